@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine (only Python and pip needed):
+#   make lab    creates .venv, installs, starts JupyterLab on notebooks/ (embedded sandbox)
+#   make test   creates/updates .venv with the test extra and runs the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+LAB_PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: lab test demo bench sandbox clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed-lab: pyproject.toml | $(PY)
+	$(PIP) install -q -e ".[lab]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install -q -e ".[test]"
+	touch $@ $(VENV)/.installed-lab
+
+lab: $(VENV)/.installed-lab
+	cd notebooks && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed-test
+	$(PY) -m reinfer_nb.demo
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/run_all.py
+
+sandbox: $(VENV)/.installed-lab
+	$(PY) -m reinfer_nb.sandbox --host 127.0.0.1 --port 8000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

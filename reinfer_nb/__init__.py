@@ -1,0 +1,71 @@
+"""reinfer_nb: Jupyter magics, a Python client and a local sandbox for the Re:infer /
+UiPath Communications Mining API.
+
+``%load_ext reinfer_nb`` registers the magics. The plain Python API (``Client``,
+``to_frame``, ``TimingLog``...) is imported lazily, so ``import reinfer_nb`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ApiError": "errors",
+    "Client": "client",
+    "ConfigError": "errors",
+    "Endpoint": "endpoints",
+    "NetworkError": "errors",
+    "ReinferError": "errors",
+    "Result": "client",
+    "ServerTimingMetric": "timing",
+    "TimingLog": "timing",
+    "TimingRecord": "timing",
+    "Token": "credentials",
+    "error_frame": "frames",
+    "load_contexts": "credentials",
+    "parse_server_timing": "timing",
+    "resolve_token": "credentials",
+    "start_sandbox": "sandbox",
+    "to_frame": "frames",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
+
+if TYPE_CHECKING:
+    from .client import Client, Result
+    from .credentials import Token, load_contexts, resolve_token
+    from .endpoints import Endpoint
+    from .errors import ApiError, ConfigError, NetworkError, ReinferError
+    from .frames import error_frame, to_frame
+    from .sandbox import start_sandbox
+    from .timing import ServerTimingMetric, TimingLog, TimingRecord, parse_server_timing
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reinfer_nb' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext reinfer_nb``: register the magics with the shell."""
+    from .magics import load_extension
+
+    load_extension(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext reinfer_nb``: unregister the magics and stop what they started."""
+    from .magics import unload_extension
+
+    unload_extension(ipython)

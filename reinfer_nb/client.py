@@ -1,0 +1,581 @@
+"""The API client: one keep-alive ``requests.Session`` per login, retries, pagination.
+
+>>> client = Client("https://acme.reinfer.io", token)          # doctest: +SKIP
+>>> client.get("/api/v1/datasets").data["datasets"]            # doctest: +SKIP
+
+Every attempt is timed and appended to ``client.timing_log`` (its own, or one passed in,
+so that several clients, such as dev and prod, can share a log).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import NameResolutionError
+from urllib3.util import Retry
+
+from . import __version__
+from .credentials import Token
+from .endpoints import Endpoint, normalise_endpoint
+from .errors import ApiError, ConfigError, NetworkError, ReinferError
+from .records import find_records
+from .timing import TimingLog, TimingRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Client", "Result"]
+
+log = logging.getLogger("reinfer_nb")
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+BACKOFF_SECONDS = 0.5
+RETRY_AFTER_CAP = 30.0
+# No new attempt starts once this many seconds have passed (Retry-After waits excepted).
+RETRY_BUDGET = 20.0
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Failures in which the request cannot have reached the server: safe to re-send any call.
+_NOT_SENT = frozenset({"refused", "connect_timeout"})
+# Failures after which the request may have reached the server: re-send idempotent calls.
+_MAYBE_SENT = frozenset({"read_timeout", "reset", "truncated", "connection"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One successful call: the parsed JSON, the HTTP status, the URL and its timing."""
+
+    data: Any
+    http_status: int
+    method: str
+    url: str
+    timing: TimingRecord
+    attempts: int = 1
+
+    @property
+    def path(self) -> str:
+        """The path and query below the tenant root."""
+        return self.timing.path
+
+    @property
+    def continuation(self) -> str | None:
+        """The token of the next page, if the answer has one."""
+        value = self.data.get("continuation") if isinstance(self.data, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    def frame(self) -> pd.DataFrame:
+        """The answer as a DataFrame (see :func:`reinfer_nb.frames.to_frame`)."""
+        from .frames import to_frame
+
+        return to_frame(self)
+
+
+class Client:
+    """A client of one tenant endpoint.
+
+    ``timeout`` is per attempt (connect and read), in seconds. ``retries`` re-sends
+    idempotent calls on 5xx, 429 (honouring ``Retry-After``, capped) and connection
+    failures, with exponential backoff from ``backoff`` seconds; a call that may have
+    reached the server is never re-sent unless it is idempotent.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | Endpoint,
+        token: str | Token | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = BACKOFF_SECONDS,
+        retry_after_cap: float = RETRY_AFTER_CAP,
+        retry_budget: float = RETRY_BUDGET,
+        timing_log: TimingLog | None = None,
+        verify: bool | str = True,
+        user_agent: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else normalise_endpoint(endpoint)
+        if token is None:
+            raise ConfigError(
+                "No API token: set REINFER_TOKEN or pass token=..., then create the client again."
+            )
+        self._token = Token(token)
+        if timeout <= 0 or retries < 0 or backoff < 0:
+            raise ConfigError("timeout must be > 0, retries and backoff >= 0.")
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.retry_after_cap = float(retry_after_cap)
+        self.retry_budget = float(retry_budget)
+        self.timing_log = timing_log if timing_log is not None else TimingLog()
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers["User-Agent"] = (
+            user_agent or f"reinfer-nb/{__version__} python-requests/{requests.__version__}"
+        )
+        self._session.headers["Accept"] = "application/json"
+        # Proxy and CA-bundle settings from the environment, computed once per client.
+        settings = self._session.merge_environment_settings(self.endpoint.root, {}, True, verify, None)
+        self._send_settings = {k: settings[k] for k in ("proxies", "verify", "cert")}
+        self._retry_after_parser = Retry(0)
+
+    @property
+    def token(self) -> Token:
+        """The token (masked in every repr and str)."""
+        return self._token
+
+    def __repr__(self) -> str:
+        return f"Client(endpoint={self.endpoint.root!r}, token={self._token!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    # -- verbs -----------------------------------------------------------------------
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Result:
+        return self.request("GET", path, params=params, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Result:
+        return self.request("POST", path, json=json, **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any) -> Result:
+        return self.request("PUT", path, json=json, **kw)
+
+    def delete(self, path: str, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Result:
+        return self.request("DELETE", path, params=params, **kw)
+
+    def whoami(self) -> dict[str, Any]:
+        """The current user (``GET /auth/user``): a cheap check of endpoint and token."""
+        user = self.get("/auth/user").data.get("user")
+        if not isinstance(user, dict):
+            raise NetworkError(
+                f"{self.endpoint.root}/auth/user did not return a user: is this the tenant root?",
+                reason="bad_protocol",
+                method="GET",
+                path="/auth/user",
+            )
+        return user
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Send one call (with retries) and return its :class:`Result`.
+
+        Raises :class:`ApiError` when the platform answers with an error,
+        :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
+        for a bad path or body (before anything is sent).
+        """
+        method = method.upper()
+        prepared = self._prepare(method, path, params, json, headers)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        started = time.monotonic()
+        extra_wait = 0.0
+        attempt = 1
+        while True:
+            try:
+                return self._send_once(prepared, attempt)
+            except ReinferError as err:
+                err.attempts = attempt
+                if attempt > self.retries or not _retryable(err, idempotent):
+                    _note_attempts(err, attempt)
+                    raise
+                wait, from_header = self._wait_before_retry(attempt, err)
+                if from_header:
+                    extra_wait += wait
+                elif time.monotonic() - started + wait > self.retry_budget + extra_wait:
+                    _note_attempts(err, attempt)
+                    raise
+                log.info(
+                    "%s %s: %s; retrying in %.2f s (attempt %d of %d)",
+                    method, err.path, err.message, wait, attempt + 1, self.retries + 1,
+                )
+                time.sleep(wait)
+                attempt += 1
+
+    def paginate(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        idempotent: bool | None = True,
+    ) -> Iterator[Result]:
+        """Yield the pages of a listing, following ``continuation`` until it is absent.
+
+        GET listings (the comments of a source) pass the token back as the ``after``
+        query parameter; POST queries pass it as ``continuation`` in the body. Listing
+        queries are reads, so POST pages are retried like GETs (``idempotent=True``).
+        A failure raises after the pages already yielded; its ``page`` attribute says
+        which page failed.
+        """
+        method = method.upper()
+        query = dict(params or {})
+        body = dict(json) if json is not None else ({} if method == "POST" else None)
+        seen: set[str] = set()
+        pages = items = 0
+        while True:
+            try:
+                result = self.request(method, path, params=query, json=body, idempotent=idempotent)
+            except ReinferError as err:
+                err.page, err.items_before = pages + 1, items
+                raise
+            pages += 1
+            records = find_records(result.data)[1]
+            items += len(records)
+            yield result
+            token = result.continuation
+            if token is None and records and isinstance(result.data.get("after"), str):
+                token = result.data["after"] or None  # labellings page with `after`
+            if token is None or not records and "after" in result.data:
+                return
+            if (max_pages is not None and pages >= max_pages) or (
+                max_items is not None and items >= max_items
+            ):
+                return
+            if token in seen:
+                raise NetworkError(
+                    f"Pagination did not advance on {result.path} (the same continuation came "
+                    f"back after page {pages}); stopping to avoid a loop.",
+                    reason="bad_protocol",
+                    method=method,
+                    path=result.path,
+                )
+            seen.add(token)
+            if method in ("GET", "DELETE"):
+                query["after"] = token
+            else:
+                body = {**(body or {}), "continuation": token}
+
+    # -- one attempt ----------------------------------------------------------------
+
+    def _prepare(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str] | None,
+    ) -> requests.PreparedRequest:
+        url = self.endpoint.join(path)
+        all_headers = {"Authorization": f"Bearer {self._token.reveal()}", **(headers or {})}
+        try:
+            request = requests.Request(
+                method, url, params=params or None, json=body, headers=all_headers
+            )
+            prepared = self._session.prepare_request(request)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"Cannot encode the request for {method} {path}: {exc}. "
+                "Send JSON-compatible values (text, numbers, lists, objects)."
+            ) from None
+        if prepared.url is None or not _same_origin(prepared.url, self.endpoint.origin):
+            raise ConfigError(f"Refusing to send the token outside {self.endpoint.origin}.")
+        return prepared
+
+    def _send_once(self, prepared: requests.PreparedRequest, attempt: int) -> Result:
+        method = prepared.method or "GET"
+        path = _path_below(prepared.url or "", self.endpoint.root)
+        started_at = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        response: requests.Response | None = None
+        ttfb_ms: float | None = None
+        body = b""
+        data: Any = None
+        error: ReinferError | None = None
+        cause: BaseException | None = None
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                response = self._session.send(
+                    prepared, timeout=self.timeout, allow_redirects=False, stream=True,
+                    **self._send_settings,
+                )
+                ttfb_ms = (time.perf_counter() - t0) * 1000.0
+                body = response.content
+                if response.status_code not in _REDIRECTS or "Location" not in response.headers:
+                    break
+                prepared = self._follow_redirect(prepared, response, path)
+            assert response is not None
+            data = _decode(body, response, path, method)
+            error = _check_status(data, response.status_code, method, path)
+        except requests.RequestException as exc:
+            error, cause = _map_requests_error(exc, method, path, self.endpoint), exc
+            if response is not None:
+                response.close()
+        except ReinferError as exc:
+            error = exc
+        client_ms = (time.perf_counter() - t0) * 1000.0
+        status = response.status_code if response is not None else None
+        record = TimingRecord.from_measurement(
+            started_at=started_at,
+            endpoint=self.endpoint.root,
+            method=method,
+            path=path,
+            http_status=status,
+            server_timing_header=response.headers.get("Server-Timing") if response else None,
+            client_ms=client_ms,
+            ttfb_ms=ttfb_ms,
+            bytes_received=len(body),
+            attempt=attempt,
+            outcome="ok" if error is None else error.kind,
+        )
+        self.timing_log.append(record)
+        if error is None:
+            return Result(data, status or 0, method, prepared.url or "", record, attempt)
+        error.timing = record
+        if error.http_status is None:
+            error.http_status = status
+        if response is not None:
+            error.retry_after = response.headers.get("Retry-After")
+        raise error from cause
+
+    def _follow_redirect(
+        self, prepared: requests.PreparedRequest, response: requests.Response, path: str
+    ) -> requests.PreparedRequest:
+        """Follow a redirect within this endpoint's origin; refuse any other."""
+        target = requests.compat.urljoin(prepared.url or "", response.headers["Location"])
+        if not _same_origin(target, self.endpoint.origin):
+            raise NetworkError(
+                f"{prepared.method} {path} was redirected to {urlsplit(target).netloc}, another "
+                "host; not followed, so the token stays here. Check the endpoint URL.",
+                reason="redirect",
+                http_status=response.status_code,
+            )
+        new = prepared.copy()
+        new.prepare_url(target, None)
+        if response.status_code == 303 or (
+            response.status_code in (301, 302) and prepared.method == "POST"
+        ):
+            new.method = "GET"
+            new.body = None
+            new.headers.pop("Content-Type", None)
+            new.headers.pop("Content-Length", None)
+        return new
+
+    def _wait_before_retry(self, attempt: int, err: ReinferError) -> tuple[float, bool]:
+        """Seconds to wait before the next attempt, and whether Retry-After chose them."""
+        header = err.retry_after
+        if header:
+            try:
+                seconds = self._retry_after_parser.parse_retry_after(header)
+            except Exception:  # noqa: BLE001 - a bad header falls back to backoff
+                seconds = None
+            if seconds is not None:
+                return min(max(seconds, 0.0), self.retry_after_cap), True
+        return self.backoff * (2 ** (attempt - 1)), False
+
+
+def _retryable(err: ReinferError, idempotent: bool) -> bool:
+    if isinstance(err, NetworkError):
+        if err.reason in _NOT_SENT:
+            return True
+        if err.reason in _MAYBE_SENT:
+            return idempotent
+        return err.reason == "proxy" and idempotent and (err.http_status or 0) >= 500
+    if isinstance(err, ApiError):
+        status = err.http_status or 0
+        return idempotent and (status == 429 or status >= 500)
+    return False
+
+
+def _note_attempts(err: ReinferError, attempts: int) -> None:
+    if attempts > 1 and "attempts)" not in err.message:
+        err.message = f"{err.message} (gave up after {attempts} attempts)"
+        err.args = (err.message,)
+
+
+def _same_origin(url: str, origin: str) -> bool:
+    try:
+        return normalise_endpoint(url.split("?", 1)[0], strip_api=False).origin == origin
+    except ConfigError:
+        return False
+
+
+def _path_below(url: str, root: str) -> str:
+    return url[len(root):] if url.startswith(root) else urlsplit(url).path
+
+
+def _decode(body: bytes, response: requests.Response, path: str, method: str) -> Any:
+    """Parse a JSON answer; anything else is not the platform's answer."""
+    status = response.status_code
+    ctype = response.headers.get("Content-Type", "")
+    host = urlsplit(response.url or "").netloc
+    try:
+        try:
+            return jsonlib.loads(body)
+        except UnicodeDecodeError:
+            return jsonlib.loads(body.decode(response.encoding or "utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        pass
+    where = f"{method} {path}"
+    looks_html = "html" in ctype.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+    if looks_html:
+        raise NetworkError(
+            f"HTTP {status} from {host} with an HTML page, not the platform's JSON: a proxy or "
+            f"gateway answered for {where}. Retry later; if it persists check your network or "
+            "proxy settings.",
+            reason="proxy",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    if "json" in ctype.lower() and body:
+        raise NetworkError(
+            f"The JSON answer to {where} is cut short or malformed ({len(body)} bytes): the "
+            "connection probably dropped. Retry the call.",
+            reason="truncated",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    raise NetworkError(
+        f"HTTP {status} from {host} is not JSON ({ctype or 'no content type'}, {len(body)} "
+        f"bytes), so it is not the Re:infer API: check that the endpoint is the tenant root "
+        "(such as https://<domain>.reinfer.io).",
+        reason="not_json",
+        http_status=status,
+        method=method,
+        path=path,
+    )
+
+
+def _check_status(data: Any, status: int, method: str, path: str) -> ReinferError | None:
+    """Classify a decoded answer by its ``status`` field and HTTP code."""
+    where = f"{method} {path}"
+    flag = data.get("status") if isinstance(data, dict) else None
+    if flag == "error":
+        message = data.get("message")
+        text = message if isinstance(message, str) and message else "no message"
+        return ApiError(
+            f"HTTP {status}: {text} ({where})",
+            payload=data,
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    if flag == "ok" and 200 <= status < 300:
+        return None
+    if flag == "ok":
+        return NetworkError(
+            f"HTTP {status} with status 'ok' for {where}: the answer contradicts itself; "
+            "check the endpoint and any proxy in between.",
+            reason="bad_protocol",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    return NetworkError(
+        f"HTTP {status}: the JSON answer to {where} has no 'status' field, so it is not the "
+        "Re:infer API: check that the endpoint is the tenant root.",
+        reason="no_status",
+        http_status=status,
+        method=method,
+        path=path,
+    )
+
+
+def _walk(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception, its wrapped reasons, causes and contexts (bounded)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack and len(seen) < 32:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+
+
+def _map_requests_error(
+    exc: requests.RequestException, method: str, path: str, endpoint: Endpoint
+) -> ReinferError:
+    """The one place that turns requests' exceptions into reinfer_nb errors."""
+    host = endpoint.host + (f":{endpoint.port}" if endpoint.port else "")
+    where = f"{method} {path}"
+    chain = list(_walk(exc))
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(item, types) for item in chain)
+
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
+                        requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+        return ConfigError(f"Invalid request for {where}: {exc.__class__.__name__}.")
+    if has(NameResolutionError, socket.gaierror):
+        reason, text = "dns", (
+            f"Cannot resolve the host {endpoint.host!r} (DNS lookup failed) for {where}: check "
+            "the endpoint's spelling and your network connection."
+        )
+    elif isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
+        reason, text = "tls", (
+            f"TLS handshake with {host} failed for {where} (certificate not trusted or not for "
+            "this host): check the endpoint; behind a proxy that inspects TLS, set "
+            "REQUESTS_CA_BUNDLE to its CA file."
+        )
+    elif isinstance(exc, requests.exceptions.ConnectTimeout):
+        reason, text = "connect_timeout", (
+            f"Could not connect to {host} within the timeout for {where}: check the endpoint "
+            "and your network, or raise the timeout."
+        )
+    elif isinstance(exc, requests.exceptions.ReadTimeout):
+        reason, text = "read_timeout", (
+            f"No answer from {host} within the timeout for {where}: the platform may be busy; "
+            "retry later or raise the timeout (%config ReinferMagics.timeout)."
+        )
+    elif has(ConnectionRefusedError):
+        reason, text = "refused", (
+            f"Connection refused by {host} for {where}: nothing is listening there. Check the "
+            "endpoint (and, for the sandbox, that it is running)."
+        )
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or has(
+        requests.exceptions.ContentDecodingError
+    ):
+        reason, text = "truncated", (
+            f"The answer to {where} from {host} was cut short (the connection dropped mid-"
+            "answer): retry the call."
+        )
+    elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or "RemoteDisconnected" in {
+        type(item).__name__ for item in chain
+    }:
+        reason, text = "reset", (
+            f"The connection to {host} was reset during {where}: retry; if it keeps happening, "
+            "check proxies or VPN."
+        )
+    else:
+        reason, text = "connection", (
+            f"Network failure talking to {host} for {where} ({exc.__class__.__name__}): check "
+            "the endpoint and your network, then retry."
+        )
+    return NetworkError(text, reason=reason, method=method, path=path)
