@@ -113,11 +113,16 @@ def parse_query_cell(
     *,
     line_path: str | None = None,
     line_params: Iterable[str] = (),
+    line_offset: int = 0,
 ) -> CallSpec:
-    """Parse a GET/DELETE call from the magic's line (path, ``name=value``) and cell body."""
+    """Parse a GET/DELETE call from the magic's line (path, ``name=value``) and cell body.
+
+    ``line_offset`` is added to line numbers in messages (1 when the magic's own line
+    is the cell's first line).
+    """
     path = line_path
     params = [parse_param(item, namespace, where="line: ") for item in line_params]
-    for number, raw in enumerate((cell or "").splitlines(), start=1):
+    for number, raw in enumerate((cell or "").splitlines(), start=1 + line_offset):
         line = _strip_comment(raw)
         if not line:
             continue
@@ -138,6 +143,7 @@ def parse_body_cell(
     namespace: Mapping[str, Any],
     *,
     line_path: str | None = None,
+    line_offset: int = 0,
 ) -> CallSpec:
     """Parse a POST/PUT call: the path line, then a JSON body validated before sending."""
     lines = (cell or "").splitlines()
@@ -164,7 +170,7 @@ def parse_body_cell(
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        line_no = first_body_line + exc.lineno
+        line_no = line_offset + first_body_line + exc.lineno
         raise ConfigError(
             f"Invalid JSON body at cell line {line_no}, column {exc.colno}: {exc.msg}. "
             "Fix it; nothing was sent."

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import re
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, ReadTimeoutError
 from urllib3.util import Retry
 
 from . import __version__
@@ -206,6 +208,8 @@ class Client:
             except ReinferError as err:
                 err.attempts = attempt
                 if attempt > self.retries or not _retryable(err, idempotent):
+                    if attempt <= self.retries and _retryable(err, True):
+                        _note_not_resent(err, method)
                     _note_attempts(err, attempt)
                     raise
                 wait, from_header = self._wait_before_retry(attempt, err)
@@ -326,9 +330,18 @@ class Client:
                 if response.status_code not in _REDIRECTS or "Location" not in response.headers:
                     break
                 prepared = self._follow_redirect(prepared, response, path)
+            else:
+                raise NetworkError(
+                    f"{method} {path} was redirected more than {_MAX_REDIRECTS} times: check "
+                    "the endpoint URL.",
+                    reason="redirect", http_status=response.status_code if response else None,
+                    method=method, path=path,
+                )
             assert response is not None
             data = _decode(body, response, path, method)
-            error = _check_status(data, response.status_code, method, path)
+            error = _check_status(
+                data, response.status_code, method, path, response.headers.get("Retry-After")
+            )
         except requests.RequestException as exc:
             error, cause = _map_requests_error(exc, method, path, self.endpoint), exc
             if response is not None:
@@ -354,6 +367,7 @@ class Client:
         if error is None:
             return Result(data, status or 0, method, prepared.url or "", record, attempt)
         error.timing = record
+        _redact(error, self._token)
         if error.http_status is None:
             error.http_status = status
         if response is not None:
@@ -371,6 +385,8 @@ class Client:
                 "host; not followed, so the token stays here. Check the endpoint URL.",
                 reason="redirect",
                 http_status=response.status_code,
+                method=prepared.method,
+                path=path,
             )
         new = prepared.copy()
         new.prepare_url(target, None)
@@ -409,6 +425,31 @@ def _retryable(err: ReinferError, idempotent: bool) -> bool:
     return False
 
 
+def _note_not_resent(err: ReinferError, method: str) -> None:
+    err.message = (
+        f"{err.message} Not re-sent automatically: a {method} may already have taken effect; "
+        "check before running it again."
+    )
+    err.args = (err.message,)
+
+
+def _redact(err: ReinferError, token: Token) -> None:
+    """Replace the token by its hint in an error's message and payload."""
+    secret, hint = token.reveal(), token.hint
+    if secret in err.message:
+        err.message = err.message.replace(secret, hint)
+        err.args = (err.message,)
+    payload = getattr(err, "payload", None)
+    if payload is not None:
+        try:
+            text = jsonlib.dumps(payload)
+        except (TypeError, ValueError, RecursionError):
+            err.payload = None  # type: ignore[attr-defined]
+            return
+        if secret in text:
+            err.payload = jsonlib.loads(text.replace(secret, hint))  # type: ignore[attr-defined]
+
+
 def _note_attempts(err: ReinferError, attempts: int) -> None:
     if attempts > 1 and "attempts)" not in err.message:
         err.message = f"{err.message} (gave up after {attempts} attempts)"
@@ -431,14 +472,31 @@ def _decode(body: bytes, response: requests.Response, path: str, method: str) ->
     status = response.status_code
     ctype = response.headers.get("Content-Type", "")
     host = urlsplit(response.url or "").netloc
+    where = f"{method} {path}"
     try:
         try:
-            return jsonlib.loads(body)
+            data = jsonlib.loads(body)
         except UnicodeDecodeError:
-            return jsonlib.loads(body.decode(response.encoding or "utf-8", errors="replace"))
-    except (ValueError, RecursionError):
+            # Not UTF-8: the declared charset if Python knows it, else U+FFFD for bad bytes.
+            try:
+                text = body.decode(response.encoding or "utf-8", errors="replace")
+            except LookupError:
+                text = body.decode("utf-8", errors="replace")
+            data = jsonlib.loads(text)
+    except RecursionError:
+        raise NetworkError(
+            f"The JSON answer to {where} ({len(body)} bytes) is nested too deeply to read "
+            f"(over {sys.getrecursionlimit()} levels), so it is not a platform answer; "
+            "check the endpoint and any proxy in between.",
+            reason="too_deep",
+            http_status=status,
+            method=method,
+            path=path,
+        ) from None
+    except ValueError:
         pass
-    where = f"{method} {path}"
+    else:
+        return _without_lone_surrogates(data) if _LONE_SURROGATE_ESCAPE.search(body) else data
     looks_html = "html" in ctype.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
     if looks_html:
         raise NetworkError(
@@ -470,15 +528,64 @@ def _decode(body: bytes, response: requests.Response, path: str, method: str) ->
     )
 
 
-def _check_status(data: Any, status: int, method: str, path: str) -> ReinferError | None:
+# A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which cannot be
+# encoded as UTF-8 (so neither displayed in Jupyter nor saved); such answers are cleaned.
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(data: Any) -> Any:
+    """``data`` with each lone surrogate in its strings replaced by U+FFFD (no recursion)."""
+
+    def fix(value: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+    data = fix(data)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in list(item):
+                value = item.pop(key)
+                item[fix(key)] = fix(value)
+                stack.append(value)
+        elif isinstance(item, list):
+            item[:] = [fix(value) for value in item]
+            stack.extend(item)
+    return data
+
+
+def _status_hint(status: int, retry_after: str | None) -> str:
+    """What to do about an API error, by HTTP status."""
+    if status == 429:
+        wait = f"the {retry_after} s it asks for" if retry_after else "a little"
+        return f"Rate limited by the platform: wait {wait}, then run the call again."
+    if status >= 500:
+        return "The platform failed to answer: run the call again later."
+    return {
+        400: "Check the path, the parameters and the body.",
+        401: "The token was refused: check it (or regenerate it) and log in again.",
+        403: "The token has no permission for this: ask for access or use another project.",
+        404: "Check the path and the names in it.",
+        409: "It conflicts with the current state (it may already exist or have changed): "
+             "fetch it, then retry or choose another name.",
+    }.get(status, "Check the request.")
+
+
+def _check_status(
+    data: Any, status: int, method: str, path: str, retry_after: str | None = None
+) -> ReinferError | None:
     """Classify a decoded answer by its ``status`` field and HTTP code."""
     where = f"{method} {path}"
     flag = data.get("status") if isinstance(data, dict) else None
     if flag == "error":
         message = data.get("message")
-        text = message if isinstance(message, str) and message else "no message"
+        # One line, bounded: the server's text is shown in the cell's single error line.
+        text = " ".join(message.split()) if isinstance(message, str) else ""
+        text = text if len(text) <= 300 else text[:299] + "…"
         return ApiError(
-            f"HTTP {status}: {text} ({where})",
+            f"HTTP {status}: {text or 'no message'} ({where}). "
+            f"{_status_hint(status, retry_after)}",
             payload=data,
             http_status=status,
             method=method,
@@ -515,8 +622,9 @@ def _walk(exc: BaseException | None) -> Iterator[BaseException]:
             continue
         seen.add(id(item))
         yield item
-        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-        stack.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        # ``reason`` is an exception in urllib3 but text in ssl.SSLError: keep exceptions only.
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        stack.extend(link for link in linked if isinstance(link, BaseException))
 
 
 def _map_requests_error(
@@ -544,27 +652,21 @@ def _map_requests_error(
             "this host): check the endpoint; behind a proxy that inspects TLS, set "
             "REQUESTS_CA_BUNDLE to its CA file."
         )
-    elif isinstance(exc, requests.exceptions.ConnectTimeout):
-        reason, text = "connect_timeout", (
-            f"Could not connect to {host} within the timeout for {where}: check the endpoint "
-            "and your network, or raise the timeout."
-        )
-    elif isinstance(exc, requests.exceptions.ReadTimeout):
-        reason, text = "read_timeout", (
-            f"No answer from {host} within the timeout for {where}: the platform may be busy; "
-            "retry later or raise the timeout (%config ReinferMagics.timeout)."
-        )
     elif has(ConnectionRefusedError):
         reason, text = "refused", (
             f"Connection refused by {host} for {where}: nothing is listening there. Check the "
             "endpoint (and, for the sandbox, that it is running)."
         )
-    elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or has(
-        requests.exceptions.ContentDecodingError
-    ):
-        reason, text = "truncated", (
-            f"The answer to {where} from {host} was cut short (the connection dropped mid-"
-            "answer): retry the call."
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: refused goes first.
+    elif isinstance(exc, requests.exceptions.ConnectTimeout) or has(ConnectTimeoutError):
+        reason, text = "connect_timeout", (
+            f"Could not connect to {host} within the timeout for {where}: check the endpoint "
+            "and your network, or raise the timeout."
+        )
+    elif isinstance(exc, requests.exceptions.ReadTimeout) or has(ReadTimeoutError):
+        reason, text = "read_timeout", (
+            f"No answer from {host} within the timeout for {where}: the platform may be busy; "
+            "retry later or raise the timeout (%config ReinferMagics.timeout)."
         )
     elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or "RemoteDisconnected" in {
         type(item).__name__ for item in chain
@@ -572,6 +674,13 @@ def _map_requests_error(
         reason, text = "reset", (
             f"The connection to {host} was reset during {where}: retry; if it keeps happening, "
             "check proxies or VPN."
+        )
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or has(
+        requests.exceptions.ContentDecodingError
+    ):
+        reason, text = "truncated", (
+            f"The answer to {where} from {host} was cut short (the connection dropped mid-"
+            "answer): retry the call."
         )
     else:
         reason, text = "connection", (

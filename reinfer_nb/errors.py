@@ -82,7 +82,7 @@ class NetworkError(ReinferError):
 
     ``reason`` is one of ``refused``, ``dns``, ``tls``, ``connect_timeout``,
     ``read_timeout``, ``reset``, ``truncated``, ``proxy``, ``not_json``, ``no_status``,
-    ``bad_protocol``, ``redirect`` or ``connection``.
+    ``too_deep``, ``bad_protocol``, ``redirect`` or ``connection``.
     """
 
     kind = "network"

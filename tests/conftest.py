@@ -1,0 +1,71 @@
+"""Shared fixtures: a clean environment, the sandbox on loopback, a real IPython shell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No REINFER_* settings, proxies or user contexts leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("REINFER_") or name.upper() in _SCRUBBED:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REINFER_CONTEXTS_FILE", str(tmp_path / "contexts.json"))
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Any]:
+    """One sandbox for the session (2,000 comments); tests clear their faults."""
+    from reinfer_nb.sandbox import start_sandbox
+
+    with start_sandbox(comments=2000, seed=7) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(sandbox: Any) -> Iterator[Any]:
+    """The session sandbox with no faults before and after the test."""
+    sandbox.clear_faults()
+    yield sandbox
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def client(sb: Any) -> Iterator[Any]:
+    from reinfer_nb.client import Client
+
+    with Client(sb.url, sb.token, backoff=0.01, timeout=5) as c:
+        yield c
+
+
+@pytest.fixture
+def ip(sb: Any) -> Iterator[Any]:
+    """A real IPython shell with the extension loaded; unloaded afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "reinfer_nb")
+    magics = shell.magics_manager.registry["ReinferMagics"]
+    magics.progress = False
+    yield shell
+    shell.run_line_magic("unload_ext", "reinfer_nb")
+    shell.config.pop("ReinferMagics", None)
+    shell.reset(new_session=False)
+    shell.history_manager.output_hist.clear()
+
+
+def login(shell: Any, sandbox: Any) -> None:
+    """Log a shell in to the session sandbox through the environment, like a user."""
+    os.environ["REINFER_ENDPOINT"] = sandbox.url
+    os.environ["REINFER_TOKEN"] = sandbox.token
+    try:
+        shell.run_line_magic("reinfer_login", "--no-prompt")
+    finally:
+        del os.environ["REINFER_ENDPOINT"], os.environ["REINFER_TOKEN"]
