@@ -1,0 +1,197 @@
+"""A local emulator of a subset of the Re:infer / UiPath Communications Mining API.
+
+It serves sample data (deterministic from a seed, any size) over real HTTP/1.1 with
+keep-alive, bearer tokens, per-project permissions, the platform's error bodies and
+``Server-Timing``, and injectable faults. It is a sandbox, not a tenant::
+
+    from reinfer_nb.sandbox import start_sandbox
+
+    with start_sandbox(comments=5000) as sandbox:
+        requests.get(sandbox.url + "/api/v1/sources",
+                     headers={"Authorization": f"Bearer {sandbox.token}"})
+
+``python -m reinfer_nb.sandbox`` runs one in the foreground.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from .app import MAX_BODY, build_app
+from .faults import KINDS, Fault, FaultSet
+from .server import Gateway
+from .stats import Stats
+from .store import Store
+
+__all__ = ["KINDS", "Fault", "Sandbox", "mask_token", "start_sandbox"]
+
+
+def start_sandbox(
+    comments: int = 1000,
+    seed: int = 0,
+    token: str | None = None,
+    faults: Iterable[Mapping[str, Any] | Fault] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> Sandbox:
+    """Start a sandbox in a background thread and return it (also a context manager).
+
+    ``comments`` is the total over all sources; ``token`` is the demo user's token
+    (random if None); ``faults`` are specs as for :meth:`Sandbox.inject`; ``port=0``
+    picks a free port. It listens on loopback unless ``host`` says otherwise.
+    """
+    return Sandbox(comments=comments, seed=seed, token=token, faults=faults, host=host, port=port)
+
+
+def mask_token(token: str) -> str:
+    """A token as it may be shown: ``sbx_…`` and at most its last 4 characters."""
+    prefix = "sbx_" if token.startswith("sbx_") else ""
+    return f"{prefix}…{token[-4:]}" if len(token) >= 16 else f"{prefix}…"
+
+
+def _new_token() -> str:
+    return "sbx_" + secrets.token_hex(16)
+
+
+class Sandbox:
+    """A running sandbox: :attr:`url` (the tenant root), :attr:`token`, :attr:`admin_token`.
+
+    ``token`` belongs to user ``demo`` (read and write in project ``dev``, read-only in
+    ``prod``, nothing in ``restricted``); ``admin_token`` to ``admin`` (everything).
+    """
+
+    def __init__(
+        self,
+        *,
+        comments: int = 1000,
+        seed: int = 0,
+        token: str | None = None,
+        faults: Iterable[Mapping[str, Any] | Fault] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if isinstance(comments, bool) or not isinstance(comments, int) or comments < 0:
+            raise ValueError(f"comments must be a whole number >= 0, not {comments!r}")
+        if token is not None and not (
+            isinstance(token, str)
+            and token
+            and token.isascii()
+            and token.isprintable()
+            and " " not in token
+        ):
+            raise ValueError("token must be a non-empty string of printable ASCII without spaces")
+        self.comments = comments
+        self.seed = seed
+        self.token = token or _new_token()
+        self.admin_token = _new_token()
+        self._stats = Stats()
+        self._faults = FaultSet(seed)
+        for spec in faults or ():
+            self._faults.add(spec if isinstance(spec, Fault) else Fault.from_spec(spec))
+        store = Store(seed, comments)
+        app = build_app(
+            store, {self.token: "demo", self.admin_token: "admin"}, self._faults, self._stats
+        )
+        self._server = Gateway(
+            app, host, port, max_body=MAX_BODY, on_connection=self._stats.connection_opened
+        )
+        self.host = host
+        self.port = self._server.port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"reinfer-sandbox:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The tenant root, e.g. ``http://127.0.0.1:8000``; append ``/api/...`` or ``/auth/...``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop serving and close every connection (idempotent)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.close_connections()
+        self._server.server_close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the sandbox stops or ``timeout`` passes; True if it stopped."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- faults ------------------------------------------------------------------------
+    def inject(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        times: int | None = None,
+        probability: float | None = None,
+        skip: int = 0,
+        status: int | None = None,
+        retry_after: int | None = None,
+        delay_ms: float | None = None,
+    ) -> Fault:
+        """Add a fault (see :mod:`.faults` for the kinds); returns it, with live counters."""
+        return self._faults.add(
+            Fault(
+                kind,
+                path=path,
+                method=method,
+                times=times,
+                probability=probability,
+                skip=skip,
+                status=status,
+                retry_after=retry_after,
+                delay_ms=delay_ms,
+            )
+        )
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def faults(self) -> list[Fault]:
+        return self._faults.list()
+
+    # -- statistics --------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """``connections_opened``, ``calls``, ``calls_by_path`` ("GET /api/v1/sources": n),
+        ``calls_by_status``, ``faults_fired`` and ``faults_fired_by_kind``."""
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._stats.reset()
+
+    # -- protocol ----------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (
+            f"<Sandbox {self.url} comments={self.comments} seed={self.seed} "
+            f"token={mask_token(self.token)} {state}>"
+        )

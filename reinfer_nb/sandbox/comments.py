@@ -1,0 +1,254 @@
+"""Handlers for comments: paging a source, one comment, sync/add/delete, the dataset
+query, and labellings.
+
+Paging is keyset paging (see :mod:`.paging`): ``continuation`` is the key of the last
+result, absent on the last page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .access import Call
+from .annotations import annotated, label_view, parse_labelling
+from .data import parse_ts
+from .filters import CommentFilter, parse_attribute_filters, parse_filter
+from .paging import Ref, encode_token, iterate, since, take, until
+from .store import DatasetState, SourceState
+from .validate import Refusal, check_keys, get_int, get_str, invalid, need_object, new_comments
+
+__all__ = [
+    "add_comments",
+    "delete_comments",
+    "get_comment",
+    "get_labellings",
+    "list_comments",
+    "query_dataset",
+    "sync_comments",
+    "update_labelling",
+]
+
+Answer = dict[str, Any]
+MAX_IDS = 128
+
+
+def list_comments(call: Call, owner: str, source: str) -> Answer:
+    found = call.source(owner, source, "sources-read")
+    limit = call.int_param("limit", 1, 256, 64)
+    direction = call.param("direction") or "ascending"
+    if direction not in ("ascending", "descending"):
+        raise Refusal(
+            400,
+            f"Invalid query parameter: 'direction' must be 'ascending' or "
+            f"'descending', got {direction!r}.",
+        )
+    low, high = _time_param(call, "from_timestamp"), _time_param(call, "to_timestamp")
+    descending = direction == "descending"
+    if descending and (low is not None or high is not None):
+        raise Refusal(
+            400,
+            "Invalid query: from_timestamp and to_timestamp cannot be used with "
+            "direction=descending.",
+        )
+    after = call.token_param("after")
+    if low is not None:
+        after = max(after, since(low)) if after else since(low)
+    with call.store.lock:
+        refs, more = take(
+            iterate([found], after=after, descending=descending),
+            limit,
+            stop=None if high is None else (lambda r: r.us > high),
+        )
+        answer: Answer = {"comments": [call.store.render(r)[0] for r in refs]}
+    if more:
+        answer["continuation"] = encode_token(refs[-1].key)
+    return answer
+
+
+def _time_param(call: Call, name: str) -> int | None:
+    text = call.param(name)
+    if text is None:
+        return None
+    try:
+        return parse_ts(text)
+    except ValueError as exc:
+        raise Refusal(400, f"Invalid query parameter '{name}': {exc}.") from None
+
+
+def get_comment(call: Call, owner: str, source: str, comment_id: str) -> Answer:
+    found = call.source(owner, source, "sources-read")
+    with call.store.lock:
+        comment = call.store.comment(found, comment_id)
+    if comment is None:
+        raise Refusal(404, f"Comment '{comment_id}' not found in source '{owner}/{source}'.")
+    return {"comment": comment}
+
+
+def delete_comments(call: Call, owner: str, source: str) -> Answer:
+    found = call.source(owner, source, "sources-add-comments")
+    ids = call.params("id") + [i for v in call.params("ids") for i in v.split(",") if i]
+    if not ids or len(ids) > MAX_IDS:
+        raise Refusal(
+            400,
+            f"Send 1 to {MAX_IDS} comment ids to delete as ?id=a&id=b "
+            f"(or ?ids=a,b); got {len(ids)}.",
+        )
+    with call.store.lock:
+        call.store.delete(found, ids)
+    return {}
+
+
+def sync_comments(call: Call, owner: str, source: str) -> Answer:
+    found = call.source(owner, source, "sources-add-comments")
+    comments = new_comments(call.body())
+    with call.store.lock:
+        counts = call.store.upsert(found, comments)
+    return {
+        "new": counts.new,
+        "updated": counts.updated_text_changed + counts.updated_properties_only,
+        "updated_text_changed": counts.updated_text_changed,
+        "updated_properties_only": counts.updated_properties_only,
+        "unchanged": counts.unchanged,
+    }
+
+
+def add_comments(call: Call, owner: str, source: str) -> Answer:
+    """PUT: add new comments; ids that already hold different content are a conflict."""
+    found = call.source(owner, source, "sources-add-comments")
+    comments = new_comments(call.body())
+    with call.store.lock:
+        try:
+            call.store.upsert(found, comments, overwrite=False)
+        except KeyError as exc:
+            ids = ", ".join(repr(i) for i in exc.args[0][:5])
+            raise Refusal(
+                409,
+                f"Comments already exist with different content (ids {ids}); nothing "
+                f"was written. Update them with POST /api/v1/sources/{owner}/{source}/sync.",
+            ) from None
+    return {}
+
+
+# -- datasets: query and labellings ---------------------------------------------------------
+
+
+def query_dataset(call: Call, owner: str, dataset: str) -> Answer:
+    """``order: recent``: newest first, optionally filtered."""
+    found = call.dataset(owner, dataset, "voc-readonly")
+    body = call.body()
+    check_keys(
+        body,
+        ("order", "limit", "continuation", "filter", "attribute_filters", "collapse_mode"),
+        "the body",
+    )
+    if "order" not in body:
+        raise invalid("the body", 'needs "order", e.g. {"order": {"kind": "recent"}, "limit": 20}')
+    order = need_object(body["order"], "order")
+    if order.get("kind") != "recent":
+        raise Refusal(
+            422,
+            f"Invalid request: order kind {order.get('kind')!r} is not supported by "
+            'the sandbox; use {"kind": "recent"}.',
+        )
+    check_keys(order, ("kind",), "order")
+    limit = call.int_param("limit", 1, 1024, get_int(body, "limit", "", 1, 1024) or 64)
+    token = call.param("continuation") or get_str(body, "continuation", "")
+    after = call.token_param("continuation", token)
+    label_names = {d["name"] for d in found.meta["label_defs"]}
+    flt = parse_filter(body.get("filter", {}), "filter", found.meta["source_ids"], label_names)
+    if "attribute_filters" in body:
+        flt = parse_attribute_filters(body["attribute_filters"], flt, label_names)
+    if flt.max_us is not None:
+        after = min(after, until(flt.max_us)) if after else until(flt.max_us)
+    low = flt.min_us
+    with call.store.lock:
+        refs, more = take(
+            iterate(call.store.dataset_sources(found), after=after, descending=True),
+            limit,
+            keep=_keeper(found, flt),
+            stop=None if low is None else (lambda r: r.us < low),
+        )
+        answer: Answer = {
+            "results": [annotated(call.store, found, r) for r in refs],
+            "entity_defs": found.meta["entity_defs"],
+        }
+    if more:
+        answer["continuation"] = encode_token(refs[-1].key)
+    return answer
+
+
+def _keeper(dataset: DatasetState, flt: CommentFilter) -> Any:
+    if flt.needs_labels:
+        return lambda r: flt.keep(r.us, r.source.id, label_view(dataset, r))
+    return lambda r: flt.keep(r.us, r.source.id, None)
+
+
+def get_labellings(call: Call, owner: str, dataset: str) -> Answer:
+    """By uid (``id=``, repeatable), or the reviewed comments of ``source_id`` (by ``after``)."""
+    found = call.dataset(owner, dataset, "voc-readonly")
+    uids = call.params("id") + [i for v in call.params("ids") for i in v.split(",") if i]
+    source_id = call.param("source_id")
+    if uids:
+        if len(uids) > MAX_IDS:
+            raise Refusal(400, f"Send at most {MAX_IDS} ids per request; got {len(uids)}.")
+        allow_missing = (call.param("allow_missing") or "").lower() == "true"
+        with call.store.lock:
+            refs = [r for r in (_ref(call, found, uid, allow_missing) for uid in uids) if r]
+            results = [annotated(call.store, found, r) for r in refs]
+        return {"results": results, "entity_defs": found.meta["entity_defs"]}
+    if source_id is None:
+        raise Refusal(
+            400,
+            "Send id=<comment uid> (repeatable) or source_id=<source id> "
+            "(with after= and limit= to page).",
+        )
+    source = _dataset_source(call, found, source_id)
+    limit = call.int_param("limit", 1, 999, 128)
+    after = call.token_param("after")
+    with call.store.lock:
+        refs, _ = take(
+            iterate([source], after=after), limit, keep=lambda r: label_view(found, r).reviewed
+        )
+        answer: Answer = {
+            "results": [annotated(call.store, found, r) for r in refs],
+            "entity_defs": found.meta["entity_defs"],
+        }
+    if refs:  # clients stop on an empty page
+        answer["after"] = encode_token(refs[-1].key)
+    return answer
+
+
+def update_labelling(call: Call, owner: str, dataset: str, uid: str) -> Answer:
+    found = call.dataset(owner, dataset, "voc")
+    labelling = parse_labelling(call.body(), {d["name"] for d in found.meta["label_defs"]})
+    with call.store.lock:
+        ref = _ref(call, found, uid, allow_missing=False)
+        assert ref is not None
+        found.labellings[uid] = labelling
+        return annotated(call.store, found, ref)
+
+
+def _dataset_source(call: Call, dataset: DatasetState, source_id: str) -> SourceState:
+    source = call.store.sources.get(source_id)
+    if source is None or source_id not in dataset.meta["source_ids"]:
+        raise Refusal(
+            404,
+            f"Source '{source_id}' is not in dataset '{dataset.full_name}'; use "
+            "an id from its source_ids.",
+        )
+    return source
+
+
+def _ref(call: Call, dataset: DatasetState, uid: str, allow_missing: bool) -> Ref | None:
+    source_id, _, comment_id = uid.partition(".")
+    source = call.store.sources.get(source_id)
+    ref = None
+    if source is not None and source_id in dataset.meta["source_ids"] and comment_id:
+        ref = call.store.ref(source, comment_id)
+    if ref is None and not allow_missing:
+        raise Refusal(
+            404,
+            f"Comment '{uid}' not found in dataset '{dataset.full_name}'; a uid is "
+            "<source id>.<comment id>.",
+        )
+    return ref
