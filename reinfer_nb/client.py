@@ -122,6 +122,7 @@ class Client:
         self.retry_after_cap = float(retry_after_cap)
         self.retry_budget = float(retry_budget)
         self.timing_log = timing_log if timing_log is not None else TimingLog()
+        self._closed = False
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
         self._session.mount("https://", adapter)
@@ -150,7 +151,8 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections; later calls raise :class:`ConfigError`."""
+        self._closed = True
         self._session.close()
 
     # -- verbs -----------------------------------------------------------------------
@@ -195,6 +197,11 @@ class Client:
         :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
         for a bad path or body (before anything is sent).
         """
+        if self._closed:
+            raise ConfigError(
+                "This client is closed (a newer %reinfer_login replaces it): use "
+                "reinfer_nb.magics.get_client() again, or create a new Client."
+            )
         method = method.upper()
         prepared = self._prepare(method, path, params, json, headers)
         if idempotent is None:
@@ -293,7 +300,7 @@ class Client:
         headers: Mapping[str, str] | None,
     ) -> requests.PreparedRequest:
         url = self.endpoint.join(path)
-        all_headers = {"Authorization": f"Bearer {self._token.reveal()}", **(headers or {})}
+        all_headers = {"Authorization": _Bearer(self._token), **(headers or {})}
         try:
             request = requests.Request(
                 method, url, params=params or None, json=body, headers=all_headers
@@ -334,7 +341,7 @@ class Client:
                 raise NetworkError(
                     f"{method} {path} was redirected more than {_MAX_REDIRECTS} times: check "
                     "the endpoint URL.",
-                    reason="redirect", http_status=response.status_code if response else None,
+                    reason="redirect", http_status=response.status_code if response is not None else None,
                     method=method, path=path,
                 )
             assert response is not None
@@ -356,7 +363,9 @@ class Client:
             method=method,
             path=path,
             http_status=status,
-            server_timing_header=response.headers.get("Server-Timing") if response else None,
+            server_timing_header=(
+                response.headers.get("Server-Timing") if response is not None else None
+            ),
             client_ms=client_ms,
             ttfb_ms=ttfb_ms,
             bytes_received=len(body),
@@ -410,6 +419,25 @@ class Client:
             if seconds is not None:
                 return min(max(seconds, 0.0), self.retry_after_cap), True
         return self.backoff * (2 ** (attempt - 1)), False
+
+
+class _Bearer(str):
+    """The ``Authorization`` header value: sent as it is, but its ``repr`` is masked.
+
+    Tracebacks that show local variables (``%xmode Verbose``, ``%debug``) print the header
+    dicts of requests and urllib3 with ``repr``: this keeps the token out of them.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, token: Token) -> _Bearer:
+        return super().__new__(cls, f"Bearer {token.reveal()}")
+
+    def __repr__(self) -> str:
+        return f"'Bearer {Token(self[7:]).hint}'"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("The Authorization header cannot be pickled.")
 
 
 def _retryable(err: ReinferError, idempotent: bool) -> bool:
@@ -519,7 +547,8 @@ def _decode(body: bytes, response: requests.Response, path: str, method: str) ->
         )
     raise NetworkError(
         f"HTTP {status} from {host} is not JSON ({ctype or 'no content type'}, {len(body)} "
-        f"bytes), so it is not the Re:infer API: check that the endpoint is the tenant root "
+        f"bytes) for {where}, so it is not the Re:infer API: check that the endpoint is the "
+        "tenant root "
         "(such as https://<domain>.reinfer.io).",
         reason="not_json",
         http_status=status,
@@ -558,7 +587,11 @@ def _without_lone_surrogates(data: Any) -> Any:
 def _status_hint(status: int, retry_after: str | None) -> str:
     """What to do about an API error, by HTTP status."""
     if status == 429:
-        wait = f"the {retry_after} s it asks for" if retry_after else "a little"
+        value = (retry_after or "").strip()
+        wait = (
+            f"{value} s" if value.isdigit() and int(value) > 0
+            else "a moment" if not value or value.isdigit() else f"until {value[:40]}"
+        )
         return f"Rate limited by the platform: wait {wait}, then run the call again."
     if status >= 500:
         return "The platform failed to answer: run the call again later."

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .sandbox import Sandbox
     from .widgets import TimingWidget
 
-__all__ = ["ReinferMagics", "get_client", "load_extension", "unload_extension"]
+__all__ = ["ReinferMagics", "get_client", "get_sandbox", "load_extension", "unload_extension"]
 
 ENDPOINT_ENV_VAR = "REINFER_ENDPOINT"
 
@@ -120,6 +120,7 @@ class ReinferMagics(Magics):
                 stacklevel=2,
             )
         endpoint, token, label = self._choose_login(args)
+        env_var = args.token_env or self.token_env
         client = Client(
             endpoint, token, timeout=self.timeout, retries=self.retries,
             timing_log=self.timing_log,
@@ -130,7 +131,7 @@ class ReinferMagics(Magics):
                 user = client.whoami()
             except ReinferError as err:
                 client.close()
-                raise _login_error(err, client.endpoint) from None
+                raise _login_error(err, client.endpoint, label, env_var) from None
         if self.client is not None:
             self.client.close()
         self.client, self.context_name = client, label
@@ -339,7 +340,10 @@ class ReinferMagics(Magics):
         params = _group_params(spec.params)
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
         if paginate:
-            return self._run_pages(client, method, spec.path, params, body, args)
+            from .frames import paused_gc
+
+            with paused_gc():  # a bulk pull decodes millions of small objects
+                return self._run_pages(client, method, spec.path, params, body, args)
         try:
             result = client.request(method, spec.path, params=params, json=body)
         except ApiError as err:
@@ -570,12 +574,19 @@ def _summary_line(log: TimingLog) -> str:
     )
 
 
-def _login_error(err: ReinferError, endpoint: Endpoint) -> ReinferError:
+def _login_error(
+    err: ReinferError, endpoint: Endpoint, label: str | None, env_var: str
+) -> ReinferError:
     """A login failure, with what to do about it."""
     if isinstance(err, ApiError) and err.http_status in (401, 403):
+        fix = (
+            f"update the token of context {label!r} (`re config add --name {label}`)"
+            if label and label != "sandbox"
+            else f"set {env_var}"
+        )
         err.message = (
             f"The token was refused by {endpoint.root} (HTTP {err.http_status}): regenerate it "
-            f"on your account page, set {TOKEN_ENV_VAR}, and run %reinfer_login again."
+            f"on your account page, {fix}, and run %reinfer_login again."
         )
     elif isinstance(err, ApiError) and err.http_status == 404:
         err.message = (
@@ -589,8 +600,7 @@ def _login_error(err: ReinferError, endpoint: Endpoint) -> ReinferError:
     return err
 
 
-def get_client(shell: Any = None) -> Client:
-    """The :class:`Client` of the current ``%reinfer_login`` (for code instead of magics)."""
+def _magics(shell: Any = None) -> ReinferMagics:
     if shell is None:
         from IPython import get_ipython
 
@@ -598,7 +608,24 @@ def get_client(shell: Any = None) -> Client:
     magics = shell.magics_manager.registry.get("ReinferMagics") if shell else None
     if magics is None:
         raise ConfigError("The extension is not loaded: run %load_ext reinfer_nb.")
-    return magics._require_client()
+    return magics  # type: ignore[no-any-return]
+
+
+def get_client(shell: Any = None) -> Client:
+    """The :class:`Client` of the current ``%reinfer_login`` (for code instead of magics).
+
+    A later ``%reinfer_login`` closes this client: call ``get_client()`` again after it.
+    """
+    return _magics(shell)._require_client()
+
+
+def get_sandbox(shell: Any = None) -> Sandbox | None:
+    """The embedded sandbox when the current login is to it (for its faults and stats)."""
+    magics = _magics(shell)
+    sandbox, client = magics.sandbox, magics.client
+    if sandbox is None or client is None:
+        return None
+    return sandbox if client.endpoint == normalise_endpoint(sandbox.url) else None
 
 
 def load_extension(shell: Any) -> ReinferMagics:

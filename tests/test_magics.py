@@ -368,3 +368,25 @@ def test_unload_cleans_up(ip: Any) -> None:
         Client(sandbox.url, sandbox.token, retries=0, timeout=1).get("/api/v1/projects")
     ip.run_line_magic("load_ext", "reinfer_nb")  # the fixture unloads again
     magics(ip).progress = False
+
+
+def test_get_sandbox_and_closed_clients(ip: Any, sb: Any) -> None:
+    from reinfer_nb.magics import get_sandbox
+
+    ip.run_line_magic("config", "ReinferMagics.sandbox_comments = 20")
+    ip.run_line_magic("reinfer_login", "--demo")
+    assert get_sandbox(ip) is magics(ip).sandbox
+    old = get_client(ip)
+    login(ip, sb)  # another endpoint: not the embedded sandbox
+    assert get_sandbox(ip) is None
+    with pytest.raises(ConfigError, match="get_client"):
+        old.get("/api/v1/projects")
+
+
+def test_context_login_refused_says_to_update_the_context(ip: Any, sb: Any, tmp_path: Path) -> None:
+    from reinfer_nb.credentials import save_context
+
+    file = tmp_path / "ctx.json"
+    save_context("prod", sb.url, "stale-token-0000000000", path=file)
+    result, _ = run(ip, f"%reinfer_login --context prod --contexts-file {file}")
+    assert "context 'prod'" in str(result.error_in_exec)
