@@ -37,6 +37,7 @@ def test_api_errors_keep_status_and_message(client: Client) -> None:
     assert err.http_status == 404 and "404 Not Found" in err.message
     assert err.payload == {"message": "404 Not Found", "status": "error"}
     assert err.kind == "api" and err.timing is not None and err.timing.outcome == "api"
+    assert err.server_ms is not None  # error answers carry Server-Timing too
     assert err._render_traceback_() == [f"ApiError: {err.message}"]
 
 
