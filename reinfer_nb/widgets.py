@@ -120,8 +120,9 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
     )
     body = "".join(_row_html(row) for row in rows)
     return (
+        '<div style="overflow-x:auto">'
         '<table class="reinfer-timing-table" style="border-collapse:collapse;font-size:90%">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
 
@@ -153,7 +154,12 @@ def _chart_html(records: Sequence[TimingRecord]) -> str:
     if not records:
         return ""
     bar, step, height, left, top = 8, 10, 80, 52, 6
-    width = left + step * len(records) + 4
+    legend = (
+        ("server", SERVER_COLOUR), ("network", NETWORK_COLOUR),
+        ("no Server-Timing", UNSPLIT_COLOUR),
+    )
+    legend_width = sum(24 + 6 * len(name) for name, _ in legend)
+    width = left + max(step * len(records), legend_width) + 4
     totals = [
         r.server_ms + (r.network_ms or 0.0) if r.server_ms is not None else r.client_ms
         for r in records
@@ -191,10 +197,7 @@ def _chart_html(records: Sequence[TimingRecord]) -> str:
         out.append("</g>")
     legend_y = bottom + 16
     x = left
-    for name, colour in (
-        ("server", SERVER_COLOUR), ("network", NETWORK_COLOUR),
-        ("no Server-Timing", UNSPLIT_COLOUR),
-    ):
+    for name, colour in legend:
         out.append(
             f'<rect x="{x}" y="{legend_y - 8}" width="9" height="9" fill="{colour}"/>'
             f'<text x="{x + 12}" y="{legend_y}">{name}</text>'

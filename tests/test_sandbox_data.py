@@ -67,7 +67,9 @@ def test_timestamps_and_ids_are_arithmetic(n: int, data: Any) -> None:
     assert gen.first_at_or_after(ts) == k and gen.first_at_or_after(ts + 1) == k + 1
     cid = gen.comment_id(k)
     assert HEX16.fullmatch(cid) and gen.index_of(cid) == k
-    assert gen.index_of("not-an-id") is None and gen.index_of(cid.upper()) is None
+    assert gen.index_of("not-an-id") is None
+    if cid.upper() != cid:  # an id of digits only has no upper-case form
+        assert gen.index_of(cid.upper()) is None
 
 
 def test_comments_look_like_email() -> None:

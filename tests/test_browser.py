@@ -1,0 +1,562 @@
+"""The getting-started notebook in JupyterLab, driven by headless Chromium: what a person sees.
+
+One module fixture does the work once: it copies ``notebooks/01_getting_started.ipynb`` into a
+temporary root (a built-in notebook of the same kind stands in, with a logged reason, while
+the file is missing), starts JupyterLab on 127.0.0.1 with its own token and directories,
+opens the notebook in Debian's Chromium through Playwright, runs all cells, and records what
+the page shows, the kernel's timing log, a screenshot of the timing widget
+(``tests/artifacts/timing_widget.png``) and every console message. The tests then check:
+
+* the notebook ran: every code cell executed, no error output;
+* the magics' DataFrames are rendered as HTML tables (with a ``name`` column);
+* ``%reinfer_timing`` is a live ipywidgets view (not its static ``text/html`` fallback), its
+  summary and rows match the calls in the kernel's log, and it updates when a call is made;
+* the browser console has no errors, and the page fetched nothing off loopback.
+
+Needs /usr/bin/chromium (``.ci/run`` installs Debian's package), Playwright for Python (its
+driver only: no browser is downloaded) and JupyterLab; skipped with the reason otherwise.
+Run it alone with ``.venv/bin/python -m pytest tests/test_browser.py -v``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from . import browser_support as bs
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
+
+SCREENSHOT = bs.ARTIFACTS / "timing_widget.png"
+WIDGET_ATTR = "data-browser-test"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+VIEWPORT = {"width": 1600, "height": 1000}
+
+# Bounds of the waits, in seconds (the whole module stays well inside the timeout above).
+APP_LOAD = 60
+KERNEL_READY = 60
+RUN_ALL = 150
+WIDGET_SETTLE = 30
+LIVE_UPDATE = 20
+
+# Installed before the page's own scripts: finds the notebook panel and describes its cells
+# from JupyterLab's model (window.jupyterapp, exposed by LabApp.expose_app_in_browser) and DOM.
+INIT_SCRIPT = r"""
+window.__bt = {
+  panel(name) {
+    const app = window.jupyterapp;
+    if (!app || !app.shell) return null;
+    for (const w of app.shell.widgets('main')) {
+      if (w.context && w.sessionContext && w.context.path.split('/').pop() === name) return w;
+    }
+    return null;
+  },
+  kernelStatus(name) {
+    const p = window.__bt.panel(name);
+    return p && p.sessionContext.session && p.sessionContext.session.kernel
+      ? p.sessionContext.session.kernel.status : null;
+  },
+  busyPrompts(name) {
+    const p = window.__bt.panel(name);
+    return Array.from(p.content.node.querySelectorAll('.jp-InputArea-prompt'))
+      .filter(e => e.textContent.includes('*')).length;
+  },
+  timingWidgets(area) {
+    // Live views: ipywidgets' VBox view holding the summary HTML widget. The static
+    // fallback would be a text/html output holding div.reinfer-timing instead.
+    return Array.from(area.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets.widget-vbox'))
+      .filter(v => v.querySelector('.widget-html-content .reinfer-timing-summary'));
+  },
+  widgetsShow(name, calls) {
+    // Every live timing widget's summary says "<calls> calls".
+    const views = window.__bt.describe(name).flatMap(c => c.widgets);
+    return views.length > 0 && views.every(v => {
+      const m = v.summary.match(/([\d,]+) calls?/);
+      return m !== null && Number(m[1].replace(/,/g, '')) === calls;
+    });
+  },
+  layout(v) {
+    // What a person might not see: a table wider than its output (an ancestor scrolls or
+    // clips it), a chart legend wider than its SVG (cut off).
+    const table = v.querySelector('table.reinfer-timing-table');
+    let clippedBy = null;
+    for (let e = table && table.parentElement; e && e !== document.body; e = e.parentElement) {
+      const overflow = getComputedStyle(e).overflowX;
+      if (e.scrollWidth > e.clientWidth + 1 && overflow !== 'visible') {
+        clippedBy = `${e.className} (overflow-x: ${overflow}, `
+          + `${e.clientWidth}px < ${e.scrollWidth}px)`;
+        break;
+      }
+    }
+    const svg = v.querySelector('.reinfer-timing-chart svg');
+    const texts = svg ? Array.from(svg.querySelectorAll('text')) : [];
+    return {
+      clippedBy,
+      chartSvgWidth: svg ? Number(svg.getAttribute('width')) || svg.getBBox().width : 0,
+      legendRight: Math.max(0, ...texts.map(t => t.getBBox().x + t.getBBox().width)),
+    };
+  },
+  describe(name) {
+    const p = window.__bt.panel(name);
+    let k = 0;
+    return p.content.widgets.map((cell, index) => {
+      const m = cell.model;
+      const area = cell.node.querySelector('.jp-Cell-outputArea');
+      const code = m.type === 'code';
+      return {
+        index,
+        type: m.type,
+        source: m.sharedModel.getSource(),
+        executionCount: code ? m.executionCount : null,
+        outputs: code ? m.outputs.toJSON() : [],
+        frames: !area ? [] : Array.from(
+          area.querySelectorAll('.jp-RenderedHTMLCommon table.dataframe')).map(t => ({
+            headers: Array.from(t.querySelectorAll('thead th')).map(th => th.textContent.trim()),
+            rows: t.querySelectorAll('tbody tr').length,
+          })),
+        fallbacks: !area ? 0 : area.querySelectorAll(
+          '.jp-OutputArea-output[data-mime-type="text/html"] .reinfer-timing').length,
+        widgets: !area ? [] : window.__bt.timingWidgets(area).map(v => {
+          const id = 'timing-widget-' + (k++);
+          v.setAttribute('data-browser-test', id);
+          return {
+            id,
+            summary: v.querySelector('.reinfer-timing-summary').textContent.trim(),
+            headers: Array.from(v.querySelectorAll('table.reinfer-timing-table thead th'))
+              .map(th => th.textContent.trim()),
+            rows: Array.from(v.querySelectorAll('table.reinfer-timing-table tbody tr')).map(tr => ({
+              cells: Array.from(tr.cells).map(td => td.textContent.trim()),
+              titles: Array.from(tr.cells).map(td => td.getAttribute('title') || ''),
+            })),
+            chartBars: v.querySelectorAll('.reinfer-timing-chart svg g rect').length,
+            ...window.__bt.layout(v),
+          };
+        }),
+      };
+    });
+  },
+};
+"""
+
+
+@dataclass
+class LabRun:
+    """What the run of the notebook in the browser showed."""
+
+    notebook: str
+    origin: str
+    run_all: dict[str, Any] = field(default_factory=dict)
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)  # the kernel's timing log
+    kernel_python: str = ""
+    kernel_error: str = ""  # why the kernel's timing log could not be read
+    widget_error: str = ""  # why the widget checks could not be made
+    live: dict[str, Any] = field(default_factory=dict)
+    console: list[dict[str, str]] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"LabRun({self.notebook!r}, {len(self.cells)} cells, {len(self.calls)} calls)"
+
+    def widgets(self) -> list[dict[str, Any]]:
+        return [w for cell in self.cells for w in cell["widgets"]]
+
+    def timing_cells(self) -> list[dict[str, Any]]:
+        """Cells showing the widget: a bare ``%reinfer_timing`` line."""
+        return [
+            c for c in self.cells
+            if c["type"] == "code" and any(
+                re.fullmatch(r"%reinfer_timing\s*", line.strip())
+                for line in c["source"].splitlines()
+            )
+        ]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@pytest.fixture(scope="module")
+def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRun]:
+    reason = bs.skip_reason()
+    if reason:
+        pytest.skip(f"browser test skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    base = tmp_path_factory.mktemp("jupyterlab")
+    notebook, origin = bs.prepare_root(base / "root")
+    bs.log(f"notebook: {origin}")
+    if "fallback" in origin:
+        warnings.warn(f"browser test: running {origin}", UserWarning, stacklevel=1)
+    run = LabRun(notebook=notebook.name, origin=origin)
+    started = time.monotonic()
+
+    def phase(name: str) -> None:
+        run.phases[name] = round(time.monotonic() - started, 1)
+        bs.log(f"{name} at {run.phases[name]}s")
+
+    with bs.jupyterlab(base / "root", base / "home") as lab:
+        phase("jupyterlab up")
+        page_config = lab.page_config()
+        assert page_config.get("exposeAppInBrowser") is True, "LabApp config not applied"
+        assert page_config.get("news", {}).get("disabled") is True, "news feed not disabled"
+        try:
+            with sync_playwright() as playwright, bs.launch_chromium(playwright) as browser:
+                # A desktop window: the widget's widest table (60-character paths) fits.
+                context = browser.new_context(viewport=VIEWPORT)
+                context.set_default_timeout(30_000)
+                page = context.new_page()
+                page.add_init_script(INIT_SCRIPT)
+                page.on("console", lambda m: run.console.append(
+                    {"type": m.type, "text": m.text, "url": m.location.get("url", "")}))
+                page.on("pageerror", lambda e: run.console.append(
+                    {"type": "pageerror", "text": str(e), "url": ""}))
+                page.on("request", lambda r: run.requests.append(r.url))
+                _run_notebook(page, lab, run, phase)
+                context.close()
+        finally:
+            bs.log(f"JupyterLab log (tail):\n{lab.log_tail(25)}")
+    phase("stopped")
+    yield run
+
+
+def _run_notebook(page: Any, lab: bs.JupyterLab, run: LabRun, phase: Any) -> None:
+    name = run.notebook
+    page.goto(lab.url(f"lab/tree/{name}"), timeout=APP_LOAD * 1000)
+    page.wait_for_function("n => window.__bt.panel(n)", arg=name, timeout=APP_LOAD * 1000)
+    page.evaluate(
+        """async n => { await window.jupyterapp.restored; const p = window.__bt.panel(n);
+           await p.context.ready; await p.sessionContext.ready; }""",
+        name,
+    )
+    page.wait_for_function(
+        "n => window.__bt.kernelStatus(n) === 'idle'", arg=name, timeout=KERNEL_READY * 1000
+    )
+    phase("notebook open, kernel idle")
+
+    # Run > Run All Cells, as the menu does; the promise settles when every cell has run.
+    page.evaluate(
+        """n => { const app = window.jupyterapp; app.shell.activateById(window.__bt.panel(n).id);
+           window.__btRunAll = {done: false};
+           app.commands.execute('notebook:run-all-cells').then(
+             r => { window.__btRunAll = {done: true, ok: r}; },
+             e => { window.__btRunAll = {done: true, ok: false, error: String(e)}; }); }""",
+        name,
+    )
+    try:
+        page.wait_for_function(
+            """n => window.__btRunAll.done && window.__bt.kernelStatus(n) === 'idle'
+                   && window.__bt.busyPrompts(n) === 0""",
+            arg=name, timeout=RUN_ALL * 1000, polling=500,
+        )
+    except Exception:
+        _save_page(page, "run_all_timeout")
+        raise
+    run.run_all = page.evaluate("() => window.__btRunAll")
+    phase(f"run all done ({run.run_all})")
+
+    run.cells = page.evaluate("n => window.__bt.describe(n)", name)
+    if not run.run_all.get("ok"):
+        _save_page(page, "run_all_failed")
+
+    # The kernel's own record of the calls, read through its connection file.
+    with bs.kernel_client(lab, name) as kc:
+        try:
+            run.calls, run.kernel_python = _kernel_calls(kc)
+        except Exception as err:  # the tests report it, with the cells' errors
+            run.kernel_error = str(err)
+            run.widget_error = f"the kernel's timing log could not be read: {err}"
+            return
+        phase(f"kernel log read: {len(run.calls)} calls")
+        if not run.timing_cells():
+            run.widget_error = "the notebook has no bare %reinfer_timing cell"
+            return
+        if not any(WIDGET_VIEW in o.get("data", {})
+                   for c in run.timing_cells() for o in c["outputs"]):
+            run.widget_error = "no %reinfer_timing cell sent a widget view (see its outputs)"
+            return
+        # The widget redraws on a timer: wait until it shows every call of the log.
+        try:
+            page.wait_for_function(
+                "([n, calls]) => window.__bt.widgetsShow(n, calls)",
+                arg=[name, len(run.calls)], timeout=WIDGET_SETTLE * 1000, polling=250,
+            )
+        except Exception as err:  # the tests report what was seen instead
+            run.widget_error = (
+                f"no live timing widget showing {len(run.calls)} calls within "
+                f"{WIDGET_SETTLE}s: {str(err).splitlines()[0]}"
+            )
+        run.cells = page.evaluate("n => window.__bt.describe(n)", name)
+        phase("widget settled")
+        widgets = run.widgets()
+        if widgets:
+            _screenshot(page, widgets[-1]["id"], run)
+            _check_live_update(page, kc, run)
+            phase("live update checked")
+    _save_page(page, "notebook")
+
+
+def _kernel_calls(kc: Any) -> tuple[list[dict[str, Any]], str]:
+    """Every call of the kernel's timing log (``%reinfer_timing -o``), oldest first."""
+    values = bs.run_in_kernel(
+        kc,
+        "_ = get_ipython().run_line_magic('reinfer_timing', '-o _browser_test_timings')",
+        {
+            "calls": "_browser_test_timings[['started_at', 'method', 'path', 'http_status', "
+                     "'outcome', 'attempt']].to_json(orient='records', date_format='iso', "
+                     "date_unit='us')",
+            "python": "__import__('sys').executable",
+        },
+    )
+    bs.run_in_kernel(kc, "del _browser_test_timings")
+    return json.loads(ast.literal_eval(values["calls"])), ast.literal_eval(values["python"])
+
+
+def _check_live_update(page: Any, kc: Any, run: LabRun) -> None:
+    """One more call from the kernel: a live widget shows it without re-running its cell."""
+    ok_gets = [c for c in run.calls if c["method"] == "GET" and c["outcome"] == "ok"]
+    if not ok_gets:
+        run.live = {"error": "the notebook made no successful GET to repeat"}
+        return
+    plain = [c for c in ok_gets if "?" not in c["path"]]  # a listing, with no parameters
+    path = (plain or ok_gets)[-1]["path"]
+    before = len(run.calls)
+    bs.run_in_kernel(
+        kc,
+        "try:\n"
+        f"    _ = get_ipython().run_line_magic('reinfer_get', '--raw ' + {path!r})\n"
+        "except Exception as err:\n"
+        "    print('browser test call failed:', err)\n",
+    )
+    after, _ = _kernel_calls(kc)
+    run.live = {"path": path, "calls_before": before, "calls_after": len(after)}
+    try:
+        page.wait_for_function(
+            "([n, calls]) => window.__bt.widgetsShow(n, calls)",
+            arg=[run.notebook, len(after)], timeout=LIVE_UPDATE * 1000, polling=250,
+        )
+        run.live["updated"] = True
+    except Exception as err:
+        run.live["updated"] = False
+        run.live["error"] = str(err).splitlines()[0]
+    widgets = [w for c in page.evaluate("n => window.__bt.describe(n)", run.notebook)
+               for w in c["widgets"]]
+    run.live["summaries"] = [w["summary"] for w in widgets]
+    # The newest call is the first or the last row, whichever way the table is sorted.
+    run.live["end_rows"] = [
+        [_row(w, w["rows"][0])["path"], _row(w, w["rows"][-1])["path"]] if w["rows"] else []
+        for w in widgets
+    ]
+
+
+def _screenshot(page: Any, widget_id: str, run: LabRun) -> None:
+    bs.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    element = page.locator(f'[{WIDGET_ATTR}="{widget_id}"]')
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=str(SCREENSHOT), animations="disabled")
+    run.screenshot = SCREENSHOT
+    bs.log(f"screenshot of the timing widget: {SCREENSHOT}")
+
+
+def _save_page(page: Any, name: str) -> None:
+    """A full-page screenshot for the record (and for diagnosing a failure)."""
+    try:
+        bs.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(bs.ARTIFACTS / f"lab_{name}.png"))
+    except Exception as err:  # noqa: BLE001 - diagnostics only
+        bs.log(f"page screenshot failed: {err!r}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _code_cells(run: LabRun) -> list[dict[str, Any]]:
+    return [c for c in run.cells if c["type"] == "code"]
+
+
+def _short(source: str) -> str:
+    first = source.strip().splitlines()[0] if source.strip() else ""
+    return first[:80]
+
+
+def _shows_frame(source: str) -> bool:
+    """A cell that is just a GET/POST magic call, so its answer is shown as a DataFrame."""
+    text = source.strip()
+    if not text:
+        return False
+    lines = text.splitlines()
+    first = lines[0]
+    if "--raw" in first:
+        return False
+    if re.match(r"%%reinfer_(get|post)\b", first):
+        return True
+    return len(lines) == 1 and bool(re.match(r"%reinfer_(get|post)\b", first)) \
+        and not first.rstrip().endswith(";")
+
+
+def _row(widget: dict[str, Any], row: dict[str, Any]) -> dict[str, str]:
+    """A row of the widget's table by column name; the path is the full one (its title)."""
+    out = {}
+    for i, header in enumerate(widget["headers"]):
+        key = header.split(" (")[0]  # "time (UTC)" -> "time"
+        if i < len(row["cells"]):
+            out[key] = row["titles"][i] if key == "path" and row["titles"][i] else row["cells"][i]
+    return out
+
+
+def _shows_call(row: dict[str, str], call: dict[str, Any]) -> bool:
+    """The row shows this call: method, full path, status and start time (UTC)."""
+    status = str(call["http_status"] if call["http_status"] is not None else call["outcome"])
+    clock = call["started_at"][11:23]  # HH:MM:SS.fff of the ISO start time, in UTC
+    return (
+        (row.get("method"), row.get("path")) == (call["method"], call["path"])
+        and row.get("status", "").startswith(status)
+        and bool(row.get("time")) and clock.startswith(row["time"])
+    )
+
+
+def _count(summary: str) -> int | None:
+    match = re.search(r"([\d,]+) calls?\b", summary)
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_notebook_runs_without_errors(lab_run: LabRun) -> None:
+    print(f"notebook: {lab_run.origin}; phases: {lab_run.phases}")
+    print(f"kernel python: {lab_run.kernel_python}")
+    errors = [
+        (c["index"], _short(c["source"]), f"{o.get('ename')}: {o.get('evalue')}")
+        for c in _code_cells(lab_run) for o in c["outputs"] if o.get("output_type") == "error"
+    ]
+    assert errors == [], f"cells with an error output: {errors}"
+    not_run = [(c["index"], _short(c["source"])) for c in _code_cells(lab_run)
+               if c["source"].strip() and c["executionCount"] is None]
+    assert not_run == [], f"cells not executed: {not_run}"
+    assert lab_run.run_all.get("ok") is True, f"Run All Cells reported {lab_run.run_all}"
+    assert lab_run.kernel_error == "", lab_run.kernel_error
+    # Text a person reads as a problem (warnings, tracebacks) on stderr.
+    alarming = [
+        (c["index"], o.get("text", "")[:300]) for c in _code_cells(lab_run)
+        for o in c["outputs"]
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+        and re.search(r"Traceback|Error|Warning", o.get("text", ""))
+    ]
+    assert alarming == [], f"warnings or errors on stderr: {alarming}"
+    # The kernel is the venv's interpreter (the python3 kernelspec of this environment).
+    assert Path(lab_run.kernel_python).parent == Path(sys.executable).parent
+
+
+def test_dataframes_rendered_as_tables(lab_run: LabRun) -> None:
+    frames = [f for c in lab_run.cells for f in c["frames"]]
+    assert frames, "no DataFrame table (table.dataframe) rendered in any output"
+    assert any("name" in f["headers"] for f in frames), (
+        f"no rendered DataFrame has a 'name' column: {[f['headers'][:8] for f in frames]}"
+    )
+    missing = [
+        (c["index"], _short(c["source"])) for c in _code_cells(lab_run)
+        if _shows_frame(c["source"]) and not c["frames"]
+    ]
+    assert missing == [], f"magic calls whose answer is not rendered as a table: {missing}"
+    empty = [(c["index"], _short(c["source"])) for c in lab_run.cells
+             for f in c["frames"] if f["rows"] == 0]
+    assert empty == [], f"empty DataFrame tables: {empty}"
+
+
+def test_timing_widget_is_live_not_fallback(lab_run: LabRun) -> None:
+    cells = lab_run.timing_cells()
+    assert cells, "the notebook has no %reinfer_timing cell"
+    for cell in cells:
+        mimes = [set(o.get("data", {})) for o in cell["outputs"]]
+        assert any(WIDGET_VIEW in m for m in mimes), (
+            f"cell {cell['index']} sent no widget view: output types {mimes}"
+        )
+        assert cell["widgets"], (
+            f"cell {cell['index']}: no live widget view rendered "
+            f"({cell['fallbacks']} static fallback(s) shown instead); {lab_run.widget_error}"
+        )
+        assert cell["fallbacks"] == 0, f"cell {cell['index']} shows the static fallback too"
+    for widget in lab_run.widgets():
+        assert widget["summary"] and widget["rows"], f"the widget shows no calls: {widget}"
+        assert widget["chartBars"] > 0, "the widget's chart has no bars"
+
+
+def test_timing_widget_rows_match_the_calls(lab_run: LabRun) -> None:
+    calls = lab_run.calls
+    assert not lab_run.kernel_error, lab_run.kernel_error
+    assert calls, "the kernel's timing log is empty: the notebook made no call?"
+    widgets = lab_run.widgets()
+    assert widgets, f"no live timing widget: {lab_run.widget_error}"
+    for widget in widgets:
+        assert _count(widget["summary"]) == len(calls), (
+            f"summary {widget['summary']!r} but the kernel logged {len(calls)} calls"
+        )
+        for column in ("time", "method", "path", "status"):
+            assert any(h.split(" (")[0] == column for h in widget["headers"]), widget["headers"]
+        # The table shows the latest calls (at most 20, the widget's default), one row each,
+        # oldest first or newest first.
+        rows = [_row(widget, r) for r in widget["rows"]]
+        assert len(rows) == min(len(calls), 20), f"{len(rows)} rows for {len(calls)} calls"
+        latest = calls[len(calls) - len(rows):]
+        in_order = all(map(_shows_call, rows, latest))
+        reversed_order = all(map(_shows_call, rows, reversed(latest)))
+        assert in_order or reversed_order, (
+            "the widget's rows are not the latest calls of the kernel's log:\n"
+            + "\n".join(f"  row {r}" for r in rows)
+            + "\n" + "\n".join(f"  call {c}" for c in latest)
+        )
+
+
+def test_timing_widget_updates_live(lab_run: LabRun) -> None:
+    live = lab_run.live
+    assert lab_run.widgets(), f"no live timing widget: {lab_run.widget_error}"
+    assert live.get("calls_after", 0) > live.get("calls_before", 0), live
+    assert live.get("updated") is True, f"the widget did not show the new call: {live}"
+    assert all(live["path"] in ends for ends in live["end_rows"]), live
+
+
+def test_timing_widget_screenshot_saved(lab_run: LabRun) -> None:
+    assert lab_run.screenshot is not None, f"no widget to screenshot: {lab_run.widget_error}"
+    data = lab_run.screenshot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    print(f"screenshot {lab_run.screenshot} is {width}x{height}")
+    assert width > 300 and height > 100, (width, height)
+    # A layout defect a person would see: the chart's legend cut off by its SVG.
+    for widget in lab_run.widgets():
+        assert widget["legendRight"] <= widget["chartSvgWidth"] + 1, (
+            f"the chart's legend needs {widget['legendRight']:.0f}px but the SVG is "
+            f"{widget['chartSvgWidth']}px wide"
+        )
+
+
+def test_no_browser_console_errors(lab_run: LabRun) -> None:
+    for message in lab_run.console:
+        if message["type"] in ("warning", "error", "pageerror"):
+            print(f"console {message['type']}: {message['text'][:300]}")
+    errors = [m for m in lab_run.console if m["type"] in ("error", "pageerror")]
+    assert errors == [], f"browser console errors: {errors}"
+
+
+def test_page_stays_on_loopback(lab_run: LabRun) -> None:
+    outside = sorted({
+        url for url in lab_run.requests
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+    })
+    assert outside == [], f"the page fetched from off loopback: {outside}"
+
