@@ -74,7 +74,15 @@ def interpolate(text: str, namespace: Mapping[str, Any], *, url_encode: bool) ->
             rendered = _FORMATTER.format_field(value, spec or "")
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"Cannot format {{{name}}}: {type(exc).__name__}: {exc}") from None
-        out.append(quote(rendered, safe="") if url_encode else rendered)
+        if url_encode:
+            try:
+                rendered = quote(rendered, safe="")
+            except UnicodeEncodeError:
+                raise ConfigError(
+                    f"{{{name}}} contains a lone surrogate (\\ud800-\\udfff), which no URL can "
+                    "carry: remove it."
+                ) from None
+        out.append(rendered)
     return "".join(out)
 
 
@@ -177,4 +185,6 @@ def parse_body_cell(
         ) from None
     except RecursionError:
         raise ConfigError("The JSON body is nested too deeply; nothing was sent.") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"Invalid JSON body: {exc}. Fix it; nothing was sent.") from None
     return CallSpec(path=interpolate(path, namespace, url_encode=True), body=body, has_body=True)

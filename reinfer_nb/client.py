@@ -16,7 +16,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -347,7 +347,8 @@ class Client:
             assert response is not None
             data = _decode(body, response, path, method)
             error = _check_status(
-                data, response.status_code, method, path, response.headers.get("Retry-After")
+                data, response.status_code, method, path, response.headers.get("Retry-After"),
+                redact=self._hide_token,
             )
         except requests.RequestException as exc:
             error, cause = _map_requests_error(exc, method, path, self.endpoint), exc
@@ -408,6 +409,9 @@ class Client:
             new.headers.pop("Content-Length", None)
         return new
 
+    def _hide_token(self, text: str) -> str:
+        return text.replace(self._token.reveal(), self._token.hint)
+
     def _wait_before_retry(self, attempt: int, err: ReinferError) -> tuple[float, bool]:
         """Seconds to wait before the next attempt, and whether Retry-After chose them."""
         header = err.retry_after
@@ -462,10 +466,12 @@ def _note_not_resent(err: ReinferError, method: str) -> None:
 
 
 def _redact(err: ReinferError, token: Token) -> None:
-    """Replace the token by its hint in an error's message and payload."""
-    secret, hint = token.reveal(), token.hint
-    if secret in err.message:
-        err.message = err.message.replace(secret, hint)
+    """Replace the token by its hint in an error's message and payload.
+
+    (No local variable holds the secret: tracebacks with locals stay clean.)
+    """
+    if token.reveal() in err.message:
+        err.message = err.message.replace(token.reveal(), token.hint)
         err.args = (err.message,)
     payload = getattr(err, "payload", None)
     if payload is not None:
@@ -474,8 +480,10 @@ def _redact(err: ReinferError, token: Token) -> None:
         except (TypeError, ValueError, RecursionError):
             err.payload = None  # type: ignore[attr-defined]
             return
-        if secret in text:
-            err.payload = jsonlib.loads(text.replace(secret, hint))  # type: ignore[attr-defined]
+        if token.reveal() in text:
+            err.payload = jsonlib.loads(  # type: ignore[attr-defined]
+                text.replace(token.reveal(), token.hint)
+            )
 
 
 def _note_attempts(err: ReinferError, attempts: int) -> None:
@@ -606,15 +614,25 @@ def _status_hint(status: int, retry_after: str | None) -> str:
 
 
 def _check_status(
-    data: Any, status: int, method: str, path: str, retry_after: str | None = None
+    data: Any,
+    status: int,
+    method: str,
+    path: str,
+    retry_after: str | None = None,
+    *,
+    redact: Callable[[str], str] = str,
 ) -> ReinferError | None:
-    """Classify a decoded answer by its ``status`` field and HTTP code."""
+    """Classify a decoded answer by its ``status`` field and HTTP code.
+
+    ``redact`` hides secrets in the server's message before it is shortened (a token cut
+    in two would no longer be found).
+    """
     where = f"{method} {path}"
     flag = data.get("status") if isinstance(data, dict) else None
     if flag == "error":
         message = data.get("message")
         # One line, bounded: the server's text is shown in the cell's single error line.
-        text = " ".join(message.split()) if isinstance(message, str) else ""
+        text = redact(" ".join(message.split())) if isinstance(message, str) else ""
         text = text if len(text) <= 300 else text[:299] + "…"
         return ApiError(
             f"HTTP {status}: {text or 'no message'} ({where}). "

@@ -114,6 +114,13 @@ class Endpoint:
                 f"The path {_clip(text)!r} contains spaces, control characters or backslashes: "
                 "URL-encode values (use {var} interpolation) or remove them."
             )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"The path {_clip(text)!r} contains a lone surrogate (\\ud800-\\udfff), which no "
+                "URL can carry: remove it."
+            ) from None
         text = text.split("#", 1)[0]
         if text.startswith("//") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
             text = self._strip_same_origin(text)
