@@ -380,6 +380,18 @@ class ReinferMagics(Magics):
             raise
         except ReinferError as err:
             failure = err
+        except KeyboardInterrupt:
+            # The stop button: keep what was fetched, then let the interrupt through.
+            if args.output:
+                stopped = ReinferError(
+                    f"Interrupted at page {len(pages) + 1}.", method=method, path=path
+                )
+                stopped.page = len(pages) + 1
+                kept = pages_to_frame(pages, max_items=args.limit, error=stopped)
+                self.shell.user_ns[args.output] = kept
+                print(f"Interrupted: the {len(kept)} rows fetched are in `{args.output}`.",
+                      file=sys.stderr)
+            raise
         finally:
             if bar is not None:
                 bar.close()

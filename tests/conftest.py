@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+# IPython shells and kernels started by the tests keep their history in a throwaway
+# profile, never in the user's ~/.ipython.
+os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="reinfer-nb-ipython-")
 
 _SCRUBBED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
 

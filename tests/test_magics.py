@@ -390,3 +390,28 @@ def test_context_login_refused_says_to_update_the_context(ip: Any, sb: Any, tmp_
     save_context("prod", sb.url, "stale-token-0000000000", path=file)
     result, _ = run(ip, f"%reinfer_login --context prod --contexts-file {file}")
     assert "context 'prod'" in str(result.error_in_exec)
+
+
+def test_interrupt_keeps_pages_fetched(ip: Any, sb: Any) -> None:
+    import threading
+
+    login(ip, sb)
+    ip.user_ns["name"] = source_name(ip)
+    client = get_client(ip)
+    calls = {"n": 0}
+    original = client.request
+
+    def interrupt_on_third_page(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # what the kernel's stop button raises
+        return original(*args, **kwargs)
+
+    client.request = interrupt_on_third_page  # type: ignore[method-assign]
+    assert threading.current_thread() is threading.main_thread()
+    result, out = run(ip, "%%reinfer_get -o df --all\n"
+                          "/api/_private/sources/dev/{name}/comments\nlimit: 10")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    frame = ip.user_ns["df"]
+    assert len(frame) == 20 and frame.attrs["incomplete"]
+    assert "Interrupted: the 20 rows fetched are in `df`" in out.stderr
