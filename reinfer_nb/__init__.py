@@ -32,7 +32,28 @@ _EXPORTS = {
     "to_frame": "frames",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
+__all__ = [
+    "ApiError",
+    "Client",
+    "ConfigError",
+    "Endpoint",
+    "NetworkError",
+    "ReinferError",
+    "Result",
+    "ServerTimingMetric",
+    "TimingLog",
+    "TimingRecord",
+    "Token",
+    "__version__",
+    "error_frame",
+    "load_contexts",
+    "load_ipython_extension",
+    "parse_server_timing",
+    "resolve_token",
+    "start_sandbox",
+    "to_frame",
+    "unload_ipython_extension",
+]
 
 if TYPE_CHECKING:
     from .client import Client, Result

@@ -617,7 +617,7 @@ def test_no_request_left_unmapped() -> None:
     """Every requests exception class maps to a ReinferError (the one mapping point)."""
     import requests
 
-    from reinfer_nb.client import _map_requests_error
+    from reinfer_nb.answers import map_requests_error
     from reinfer_nb.endpoints import normalise_endpoint
 
     endpoint = normalise_endpoint("http://127.0.0.1:9")
@@ -631,6 +631,6 @@ def test_no_request_left_unmapped() -> None:
             exc = cls("boom")
         except TypeError:
             continue
-        err = _map_requests_error(exc, "GET", PATH, endpoint)
+        err = map_requests_error(exc, "GET", PATH, endpoint)
         assert isinstance(err, ReinferError) and err.message and "\n" not in err.message
         assert re.search(r"GET /api/v1/things", err.message) or err.kind == "config"

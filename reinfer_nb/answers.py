@@ -1,0 +1,266 @@
+"""How one HTTP exchange becomes data or an error.
+
+* :func:`decode_answer`: the body as JSON, or a :class:`NetworkError` saying whose answer it
+  is not (a proxy's HTML page, non-JSON, cut-short or absurdly nested JSON).
+* :func:`check_status`: the platform's ``status`` field against the HTTP code; an error
+  answer becomes an :class:`ApiError` with what to do about it.
+* :func:`map_requests_error`: the one place that turns requests' exceptions into
+  :class:`NetworkError` (refused, DNS, TLS, timeouts, reset, truncated).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+import socket
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, ReadTimeoutError
+
+from .endpoints import Endpoint
+from .errors import ApiError, ConfigError, NetworkError, ReinferError
+
+__all__ = ["check_status", "decode_answer", "map_requests_error"]
+
+
+def decode_answer(body: bytes, response: requests.Response, path: str, method: str) -> Any:
+    """Parse a JSON answer; anything else is not the platform's answer."""
+    status = response.status_code
+    ctype = response.headers.get("Content-Type", "")
+    host = urlsplit(response.url or "").netloc
+    where = f"{method} {path}"
+    try:
+        try:
+            data = jsonlib.loads(body)
+        except UnicodeDecodeError:
+            # Not UTF-8: the declared charset if Python knows it, else U+FFFD for bad bytes.
+            try:
+                text = body.decode(response.encoding or "utf-8", errors="replace")
+            except LookupError:
+                text = body.decode("utf-8", errors="replace")
+            data = jsonlib.loads(text)
+    except RecursionError:
+        raise NetworkError(
+            f"The JSON answer to {where} ({len(body)} bytes) is nested too deeply to read "
+            f"(over {sys.getrecursionlimit()} levels), so it is not a platform answer; "
+            "check the endpoint and any proxy in between.",
+            reason="too_deep",
+            http_status=status,
+            method=method,
+            path=path,
+        ) from None
+    except ValueError:
+        pass
+    else:
+        return _without_lone_surrogates(data) if _LONE_SURROGATE_ESCAPE.search(body) else data
+    looks_html = "html" in ctype.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+    if looks_html:
+        raise NetworkError(
+            f"HTTP {status} from {host} with an HTML page, not the platform's JSON: a proxy or "
+            f"gateway answered for {where}. Retry later; if it persists check your network or "
+            "proxy settings.",
+            reason="proxy",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    if "json" in ctype.lower() and body:
+        raise NetworkError(
+            f"The JSON answer to {where} is cut short or malformed ({len(body)} bytes): the "
+            "connection probably dropped. Retry the call.",
+            reason="truncated",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    raise NetworkError(
+        f"HTTP {status} from {host} is not JSON ({ctype or 'no content type'}, {len(body)} "
+        f"bytes) for {where}, so it is not the Re:infer API: check that the endpoint is the "
+        "tenant root "
+        "(such as https://<domain>.reinfer.io).",
+        reason="not_json",
+        http_status=status,
+        method=method,
+        path=path,
+    )
+
+
+# A JSON escape of a UTF-16 surrogate: the answer may hold a lone one, which cannot be
+# encoded as UTF-8 (so neither displayed in Jupyter nor saved); such answers are cleaned.
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(data: Any) -> Any:
+    """``data`` with each lone surrogate in its strings replaced by U+FFFD (no recursion)."""
+
+    def fix(value: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+    data = fix(data)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in list(item):
+                value = item.pop(key)
+                item[fix(key)] = fix(value)
+                stack.append(value)
+        elif isinstance(item, list):
+            item[:] = [fix(value) for value in item]
+            stack.extend(item)
+    return data
+
+
+def _status_hint(status: int, retry_after: str | None) -> str:
+    """What to do about an API error, by HTTP status."""
+    if status == 429:
+        value = (retry_after or "").strip()
+        wait = (
+            f"{value} s" if value.isdigit() and int(value) > 0
+            else "a moment" if not value or value.isdigit() else f"until {value[:40]}"
+        )
+        return f"Rate limited by the platform: wait {wait}, then run the call again."
+    if status >= 500:
+        return "The platform failed to answer: run the call again later."
+    return {
+        400: "Check the path, the parameters and the body.",
+        401: "The token was refused: check it (or regenerate it) and log in again.",
+        403: "The token has no permission for this: ask for access or use another project.",
+        404: "Check the path and the names in it.",
+        409: "It conflicts with the current state (it may already exist or have changed): "
+             "fetch it, then retry or choose another name.",
+    }.get(status, "Check the request.")
+
+
+def check_status(
+    data: Any,
+    status: int,
+    method: str,
+    path: str,
+    retry_after: str | None = None,
+    *,
+    redact: Callable[[str], str] = str,
+) -> ReinferError | None:
+    """Classify a decoded answer by its ``status`` field and HTTP code.
+
+    ``redact`` hides secrets in the server's message before it is shortened (a token cut
+    in two would no longer be found).
+    """
+    where = f"{method} {path}"
+    flag = data.get("status") if isinstance(data, dict) else None
+    if flag == "error":
+        message = data.get("message")
+        # One line, bounded: the server's text is shown in the cell's single error line.
+        text = redact(" ".join(message.split())) if isinstance(message, str) else ""
+        text = text if len(text) <= 300 else text[:299] + "…"
+        return ApiError(
+            f"HTTP {status}: {text or 'no message'} ({where}). "
+            f"{_status_hint(status, retry_after)}",
+            payload=data,
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    if flag == "ok" and 200 <= status < 300:
+        return None
+    if flag == "ok":
+        return NetworkError(
+            f"HTTP {status} with status 'ok' for {where}: the answer contradicts itself; "
+            "check the endpoint and any proxy in between.",
+            reason="bad_protocol",
+            http_status=status,
+            method=method,
+            path=path,
+        )
+    return NetworkError(
+        f"HTTP {status}: the JSON answer to {where} has no 'status' field, so it is not the "
+        "Re:infer API: check that the endpoint is the tenant root.",
+        reason="no_status",
+        http_status=status,
+        method=method,
+        path=path,
+    )
+
+
+def _walk(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception, its wrapped reasons, causes and contexts (bounded)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack and len(seen) < 32:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        # ``reason`` is an exception in urllib3 but text in ssl.SSLError: keep exceptions only.
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        stack.extend(link for link in linked if isinstance(link, BaseException))
+
+
+def map_requests_error(
+    exc: requests.RequestException, method: str, path: str, endpoint: Endpoint
+) -> ReinferError:
+    """The one place that turns requests' exceptions into reinfer_nb errors."""
+    host = endpoint.host + (f":{endpoint.port}" if endpoint.port else "")
+    where = f"{method} {path}"
+    chain = list(_walk(exc))
+
+    def has(*types: type[BaseException]) -> bool:
+        return any(isinstance(item, types) for item in chain)
+
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
+                        requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+        return ConfigError(f"Invalid request for {where}: {exc.__class__.__name__}.")
+    if has(NameResolutionError, socket.gaierror):
+        reason, text = "dns", (
+            f"Cannot resolve the host {endpoint.host!r} (DNS lookup failed) for {where}: check "
+            "the endpoint's spelling and your network connection."
+        )
+    elif isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
+        reason, text = "tls", (
+            f"TLS handshake with {host} failed for {where} (certificate not trusted or not for "
+            "this host): check the endpoint; behind a proxy that inspects TLS, set "
+            "REQUESTS_CA_BUNDLE to its CA file."
+        )
+    elif has(ConnectionRefusedError):
+        reason, text = "refused", (
+            f"Connection refused by {host} for {where}: nothing is listening there. Check the "
+            "endpoint (and, for the sandbox, that it is running)."
+        )
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: refused goes first.
+    elif isinstance(exc, requests.exceptions.ConnectTimeout) or has(ConnectTimeoutError):
+        reason, text = "connect_timeout", (
+            f"Could not connect to {host} within the timeout for {where}: check the endpoint "
+            "and your network, or raise the timeout."
+        )
+    elif isinstance(exc, requests.exceptions.ReadTimeout) or has(ReadTimeoutError):
+        reason, text = "read_timeout", (
+            f"No answer from {host} within the timeout for {where}: the platform may be busy; "
+            "retry later or raise the timeout (%config ReinferMagics.timeout)."
+        )
+    elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or "RemoteDisconnected" in {
+        type(item).__name__ for item in chain
+    }:
+        reason, text = "reset", (
+            f"The connection to {host} was reset during {where}: retry; if it keeps happening, "
+            "check proxies or VPN."
+        )
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or has(
+        requests.exceptions.ContentDecodingError
+    ):
+        reason, text = "truncated", (
+            f"The answer to {where} from {host} was cut short (the connection dropped mid-"
+            "answer): retry the call."
+        )
+    else:
+        reason, text = "connection", (
+            f"Network failure talking to {host} for {where} ({exc.__class__.__name__}): check "
+            "the endpoint and your network, then retry."
+        )
+    return NetworkError(text, reason=reason, method=method, path=path)
