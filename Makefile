@@ -7,6 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: lab test demo bench sandbox clean
 
@@ -32,7 +33,7 @@ demo: $(VENV)/.installed-test
 	$(PY) -m reinfer_nb.demo
 
 bench: $(VENV)/.installed-test
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 sandbox: $(VENV)/.installed-lab
 	$(PY) -m reinfer_nb.sandbox --host 127.0.0.1 --port 8000

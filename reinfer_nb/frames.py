@@ -11,7 +11,10 @@ so nothing the server said is lost by flattening.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -22,7 +25,9 @@ from .records import find_records
 if TYPE_CHECKING:
     from .client import Result
 
-__all__ = ["ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "to_frame"]
+__all__ = [
+    "ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "paused_gc", "to_frame",
+]
 
 ERROR_COLUMNS = ("kind", "http_status", "message", "method", "path", "server_ms")
 
@@ -47,12 +52,112 @@ class SharedPages(list):  # type: ignore[type-arg]
 
 
 def records_frame(records: Sequence[Any]) -> pd.DataFrame:
-    """Records as a DataFrame, nested objects flattened with dotted column names."""
+    """Records as a DataFrame, nested objects flattened with dotted column names.
+
+    The frame is the one ``pandas.json_normalize(records, sep=".")`` gives (same columns in
+    the same order, same values and dtypes), built column by column: about 2-3 times
+    faster on large pulls and without json_normalize's intermediate flat dict per record.
+    """
     if not records:
         return pd.DataFrame()
     if all(isinstance(item, dict) for item in records):
-        return pd.json_normalize(list(records), sep=".")
+        with paused_gc():
+            return _normalize(records)
     return pd.DataFrame({"value": list(records)})
+
+
+# --------------------------------------------------------------------------- flattening
+
+def _normalize(records: Sequence[dict[Any, Any]], sep: str = ".") -> pd.DataFrame:
+    """``pandas.json_normalize(records, sep=sep)`` for dicts, column by column."""
+    columns = _flatten(records, sep)
+    if not columns or not all(type(name) is str for name in columns):
+        return pd.json_normalize(list(records), sep=sep)  # rare shapes: pandas decides
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _flatten(records: Sequence[dict[Any, Any]], sep: str) -> dict[Any, list[Any]]:
+    """One list per flattened column name (NaN where a record lacks it), in the order
+    json_normalize gives: per record its top-level non-object fields, then the fields of
+    its objects depth first, with names joined by ``sep``; columns by first appearance."""
+    n = len(records)
+    nan = float("nan")
+    columns: dict[Any, list[Any]] = {}
+    get = columns.get
+    joined: dict[str, dict[str, str]] = {}  # prefix -> {key: prefix + sep + key}
+
+    def nested(prefix: str, data: dict[Any, Any], i: int) -> None:
+        names = joined.get(prefix)
+        if names is None:
+            names = joined[prefix] = {}
+        for key, value in data.items():
+            name = names.get(key) if key.__class__ is str else None
+            if name is None:
+                # As pandas: no leading separator under an empty prefix.
+                name = f"{prefix}{sep}{key}" if prefix else f"{sep}{key}".removeprefix(sep)
+                if key.__class__ is str:
+                    names[key] = name
+            if isinstance(value, dict):
+                nested(name, value, i)
+            else:
+                column = get(name)
+                if column is None:
+                    column = columns[name] = [nan] * n
+                column[i] = value
+
+    for i, record in enumerate(records):
+        objects = None
+        for key, value in record.items():
+            if isinstance(value, dict):
+                if objects is None:
+                    objects = {}
+                objects[key] = value
+            else:
+                column = get(key)
+                if column is None:
+                    column = columns[key] = [nan] * n
+                column[i] = value
+        if objects is not None:
+            nested("", objects, i)
+    return columns
+
+
+# --------------------------------------------------------------------------- gc
+
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large answer is decoded and framed.
+
+    Decoded JSON is millions of small acyclic objects; every few thousand allocations the
+    collector would traverse them again, which more than doubles the CPU time of a bulk
+    pull. Reference counting still frees memory as usual; on exit after a large pause the
+    young generations are collected once (what the collector would have done, in one pass
+    instead of many), so the cost is paid here, not by the next cell.
+    Nests and is thread-safe; restores the collector only if it was enabled.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            resume = _gc_depth == 0 and _gc_was_enabled
+            if resume:
+                gc.enable()
+        # After a large pause, collect the young generations in one pass (else the
+        # collector would go over the same new objects twice, as generation 0 and then 1).
+        if resume and 0 < 10 * gc.get_threshold()[0] < gc.get_count()[0]:
+            gc.collect(1)
 
 
 def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFrame:

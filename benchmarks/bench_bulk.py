@@ -1,0 +1,273 @@
+"""Bulk pull (item 3 of the performance issue): 100,000 comments into one DataFrame.
+
+The comments of one source (``dev/support-emails``; the sandbox is sized so that it holds
+exactly ``--comments`` of them) are paged through, 256 a page, by:
+
+* ``%%reinfer_get --all -o df`` in an IPython shell (the toolkit);
+* ``Client.paginate`` + ``pages_to_frame`` (the toolkit's Python API, for reference);
+* the baseline a user would write: ``requests.Session``, ``resp.json()`` per page collected
+  into a list, one ``pandas.json_normalize`` at the end;
+* the floor: ``json.loads`` alone on the same bytes (fetched first, only decoding timed),
+  and, for reference, the same with the cyclic garbage collector paused.
+
+Each variant runs in its own process (same imports, an IPython shell in each), the sandbox
+in yet another, so wall time, client CPU time (``time.process_time``) and peak RSS
+(``ru_maxrss``) are the client's alone. Rounds rotate the order; figures are medians.
+Targets: toolkit <= 1.0x the baseline's wall time and peak RSS; client CPU <= 2x the floor.
+
+    .venv/bin/python benchmarks/bench_bulk.py [--quick] [--comments N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH_DIR, Report, SandboxProcess, Table, Target, median, parser, rotate, start,
+)
+
+OWNER, SOURCE = "dev", "support-emails"
+PATH = f"/api/_private/sources/{OWNER}/{SOURCE}/comments"
+PAGE = 256
+VARIANTS = {
+    "magic": "%%reinfer_get --all -o df",
+    "client": "Client.paginate + pages_to_frame",
+    "baseline": "baseline: requests + json + json_normalize",
+    "floor": "floor: json.loads of the same bytes",
+    "floor_nogc": "floor, collector paused (reference)",
+}
+
+
+# --------------------------------------------------------------------------- child
+
+
+def child(variant: str, url: str, token: str) -> dict[str, Any]:
+    """Run one variant in this (fresh) process and return its figures."""
+    import gc
+    import hashlib
+    import resource
+
+    import pandas as pd
+    import psutil
+    import requests
+
+    from _common import magics_shell
+    from reinfer_nb import Client
+    from reinfer_nb.frames import pages_to_frame
+
+    shell = magics_shell(url, token)  # in every variant: the same notebook-like process
+    full = url + PATH
+    auth = {"Authorization": f"Bearer {token}"}
+    bodies: list[bytes] = []
+    if variant.startswith("floor"):
+        with requests.Session() as s:
+            params: dict[str, Any] = {"limit": PAGE}
+            while True:
+                r = s.get(full, params=params, headers=auth)
+                r.raise_for_status()
+                bodies.append(r.content)
+                token_ = json.loads(r.content).get("continuation")
+                if not token_:
+                    break
+                params["after"] = token_
+    gc.collect()
+    rss_before = psutil.Process().memory_info().rss
+    result: dict[str, Any] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    if variant == "magic":
+        shell.run_cell_magic("reinfer_get", "--all -o df", f"{PATH}\nlimit: {PAGE}")
+        df = shell.user_ns["df"]
+        pages = df.attrs["pages"]
+    elif variant == "client":
+        with Client(url, token) as client:
+            got = list(client.paginate("GET", PATH, params={"limit": PAGE}))
+            df = pages_to_frame(got)
+        pages = len(got)
+    elif variant == "baseline":
+        session = requests.Session()
+        records: list[Any] = []
+        params = {"limit": PAGE}
+        pages = 0
+        while True:
+            resp = session.get(full, params=params, headers=auth)
+            resp.raise_for_status()
+            page = resp.json()
+            pages += 1
+            records.extend(page["comments"])
+            cont = page.get("continuation")
+            if not cont:
+                break
+            params["after"] = cont
+        df = pd.json_normalize(records)
+    elif variant == "floor":
+        decoded = [json.loads(body) for body in bodies]
+        pages = len(decoded)
+        df = None
+    elif variant == "floor_nogc":  # the decoding alone, without the collector's passes
+        gc.disable()
+        decoded = [json.loads(body) for body in bodies]
+        gc.enable()
+        pages = len(decoded)
+        df = None
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    if df is not None:
+        ids = df["id"].tolist()
+        result.update(rows=len(df), columns=len(df.columns))
+    else:
+        ids = [c["id"] for page in decoded for c in page["comments"]]
+        result.update(rows=len(ids), columns=None)
+    result.update(
+        variant=variant, wall=wall, cpu=cpu, peak_rss=peak, rss_before=rss_before, pages=pages,
+        bytes=sum(map(len, bodies)) if bodies else None,
+        ids=hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16],
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def total_for(source_comments: int) -> int:
+    """The sandbox size at which dev/support-emails holds exactly ``source_comments``."""
+    from reinfer_nb.sandbox import data
+
+    try:  # the sample data's tables moved from data.py to vocabulary.py at some point
+        from reinfer_nb.sandbox.vocabulary import SOURCES
+    except ImportError:
+        SOURCES = data.SOURCES
+    split_counts = data.split_counts
+    shares = [spec[5] for spec in SOURCES]
+    index = [(spec[0], spec[1]) for spec in SOURCES].index((OWNER, SOURCE))
+    guess = int(source_comments * sum(shares) / shares[index])
+    for total in range(max(guess - 50, 0), guess + 50):
+        if split_counts(total, shares)[index] == source_comments:
+            return total
+    raise ValueError(f"no sandbox size gives {source_comments} comments in {OWNER}/{SOURCE}")
+
+
+def run_child(variant: str, url: str, token: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--url", url,
+         "--token-stdin"],
+        input=token, capture_output=True, text=True, cwd=BENCH_DIR, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--comments", type=int, help="comments to pull (default 100000; quick 20000)")
+    p.add_argument("--rounds", type=int, help="rounds (default 5; quick 1)")
+    p.add_argument("--child", choices=list(VARIANTS), help=argparse_hidden())
+    p.add_argument("--url", help=argparse_hidden())
+    p.add_argument("--token-stdin", action="store_true", help=argparse_hidden())
+    args = p.parse_args()
+    if args.child:
+        token = sys.stdin.read().strip()
+        print(json.dumps(child(args.child, args.url, token)))
+        return
+    comments = args.comments or (20_000 if args.quick else 100_000)
+    rounds = args.rounds or (1 if args.quick else 5)
+    report = Report("bench_bulk", args)
+    start(report)
+
+    import requests
+
+    total = total_for(comments)
+    with SandboxProcess(comments=total) as sandbox:
+        # Warm the sandbox once (every page), so no variant pays its first-touch costs.
+        with requests.Session() as s:
+            params: dict[str, Any] = {"limit": PAGE}
+            while True:
+                r = s.get(sandbox.url + PATH, params=params,
+                          headers={"Authorization": f"Bearer {sandbox.token}"})
+                r.raise_for_status()
+                cont = r.json().get("continuation")
+                if not cont:
+                    break
+                params["after"] = cont
+        runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+        for r_ in range(rounds):
+            for variant in rotate(list(VARIANTS), r_):
+                res = run_child(variant, sandbox.url, sandbox.token)
+                runs[variant].append(res)
+                print(f"  round {r_ + 1}/{rounds} {variant:9s} wall {res['wall']:.2f} s, "
+                      f"CPU {res['cpu']:.2f} s, peak RSS {res['peak_rss'] / 2**20:.0f} MiB",
+                      flush=True)
+
+    # Every variant got the same comments, in the same order.
+    checks = {(res["rows"], res["ids"]) for rs in runs.values() for res in rs}
+    if len(checks) != 1:
+        raise SystemExit(f"variants disagree on the comments fetched: {checks}")
+    rows = next(iter(checks))[0]
+    if rows != comments:
+        raise SystemExit(f"fetched {rows} comments, expected {comments}")
+
+    def med(variant: str, key: str) -> float:
+        return median([res[key] for res in runs[variant]])
+
+    def paired(variant: str, key: str, reference: str) -> float:
+        """Median over rounds of variant / reference, both from the same round."""
+        return median([res[key] / ref[key] for res, ref in zip(runs[variant], runs[reference])])
+
+    mib = 2**20
+    table_rows = []
+    for variant, label in VARIANTS.items():
+        wall, cpu, peak = med(variant, "wall"), med(variant, "cpu"), med(variant, "peak_rss")
+        growth = median([res["peak_rss"] - res["rss_before"] for res in runs[variant]])
+        is_floor = variant.startswith("floor")
+        table_rows.append([
+            label, f"{wall:.2f}", f"{cpu:.2f}",
+            None if is_floor else f"{peak / mib:.0f}", None if is_floor else f"{growth / mib:.0f}",
+            f"{rows / wall:,.0f}",
+            None if is_floor else f"{paired(variant, 'wall', 'baseline'):.2f}",
+            f"{paired(variant, 'cpu', 'floor'):.2f}",
+            None if is_floor else f"{paired(variant, 'peak_rss', 'baseline'):.2f}",
+        ])
+    pages = runs["baseline"][0]["pages"]
+    size = runs["floor"][0]["bytes"]
+    report.table(Table(
+        f"3. Bulk pull: {rows:,} comments, {pages} pages of {PAGE} "
+        f"({size / 1e6:.0f} MB of JSON), median of {rounds} round{'s' * (rounds > 1)}",
+        ["variant", "wall s", "client CPU s", "peak RSS MiB", "RSS growth MiB", "comments/s",
+         "time vs baseline", "CPU vs floor", "peak RSS vs baseline"],
+        table_rows,
+        notes=[
+            "Each variant in its own process (same imports and an IPython shell in each); "
+            "the sandbox in another.",
+            "Figures: medians over rounds; ratios: medians over rounds of the ratio within a "
+            "round. floor: decoding only (the bytes are fetched first, untimed). RSS growth = "
+            "peak RSS - RSS before the pull.",
+            "The toolkit pauses the cyclic garbage collector during a pull (see frames.paused_gc);"
+            f" against the floor measured with the collector paused too, its client CPU is "
+            f"{paired('magic', 'cpu', 'floor_nogc'):.2f}x.",
+        ],
+    ))
+    report.target(Target("3. --all wall time vs baseline", paired("magic", "wall", "baseline"), 1.0))
+    report.target(Target("3. --all peak RSS vs baseline",
+                         paired("magic", "peak_rss", "baseline"), 1.0))
+    report.target(Target("3. --all client CPU vs json.loads floor",
+                         paired("magic", "cpu", "floor"), 2.0))
+    report.finish()
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()
