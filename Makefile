@@ -6,6 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 LAB_PORT ?= 8888
+# Jupyter refuses to run as root without being told (containers, CI machines).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -24,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.installed-lab
 
 lab: $(VENV)/.installed-lab
-	cd notebooks && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser
+	cd notebooks && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(LAB_ROOT)
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
