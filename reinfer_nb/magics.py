@@ -346,11 +346,9 @@ class ReinferMagics(Magics):
                 return self._run_pages(client, method, spec.path, params, body, args)
         try:
             result = client.request(method, spec.path, params=params, json=body)
-        except ApiError as err:
-            return self._fail(err, args)
+        except ConfigError:
+            raise  # bad input: one line, no error frame
         except ReinferError as err:
-            if isinstance(err, ConfigError):
-                raise
             return self._fail(err, args)
         if args.raw:
             return self._deliver(result.data, args)
