@@ -41,6 +41,7 @@ class Token:
     """
 
     __slots__ = ("_secret",)
+    _secret: str
 
     def __init__(self, secret: str | Token) -> None:
         if isinstance(secret, Token):

@@ -69,6 +69,12 @@ class ReinferMagics(Magics):
         self._saved_display: dict[str, Any] | None = None
         super().__init__(shell=shell, **kwargs)
 
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (the magics always run inside a shell)."""
+        assert self.shell is not None, "ReinferMagics runs inside an IPython shell"
+        return self.shell.user_ns  # type: ignore[no-any-return]
+
     # -- settings ---------------------------------------------------------------------
 
     @observe("timeout", "retries")
@@ -136,7 +142,7 @@ class ReinferMagics(Magics):
             self.client.close()
         self.client, self.context_name = client, label
         if args.output:
-            self.shell.user_ns[args.output] = client
+            self._user_ns[args.output] = client
         who = user.get("username") or user.get("email") or "(not checked)"
         where = " [embedded sandbox: sample data, not a real tenant]" if label == "sandbox" else (
             f" [context {label}]" if label else ""
@@ -316,14 +322,14 @@ class ReinferMagics(Magics):
     def _query_call(self, method: str, magic: Any, line: str, cell: str | None) -> Any:
         args = parse_argstring(magic, line)
         spec = parse_query_cell(
-            cell or "", self.shell.user_ns, line_path=args.path, line_params=args.params,
+            cell or "", self._user_ns, line_path=args.path, line_params=args.params,
             line_offset=1,
         )
         return self._run(method, spec, args)
 
     def _body_call(self, method: str, magic: Any, line: str, cell: str | None) -> Any:
         args = parse_argstring(magic, line)
-        ns = self.shell.user_ns
+        ns = self._user_ns
         if args.body is not None:
             if args.body not in ns:
                 raise ConfigError(f"-b {args.body}: no such variable in the notebook.")
@@ -386,7 +392,7 @@ class ReinferMagics(Magics):
                 )
                 stopped.page = len(pages) + 1
                 kept = pages_to_frame(pages, max_items=args.limit, error=stopped)
-                self.shell.user_ns[args.output] = kept
+                self._user_ns[args.output] = kept
                 print(f"Interrupted: the {len(kept)} rows fetched are in `{args.output}`.",
                       file=sys.stderr)
             raise
@@ -405,7 +411,7 @@ class ReinferMagics(Magics):
         )
         failure.args = (failure.message,)
         if args.output:
-            self.shell.user_ns[args.output] = kept
+            self._user_ns[args.output] = kept
         self._show_error_frame(error_frame(failure))
         if self.fail_on_error:
             raise failure
@@ -418,7 +424,7 @@ class ReinferMagics(Magics):
 
         frame = error_frame(err)
         if args.output:
-            self.shell.user_ns[args.output] = frame
+            self._user_ns[args.output] = frame
         if not self.fail_on_error:
             self._scope_display_options(wide=True)
             return frame
@@ -433,7 +439,7 @@ class ReinferMagics(Magics):
 
     def _deliver(self, value: Any, args: Any) -> Any:
         if args.output:
-            self.shell.user_ns[args.output] = value
+            self._user_ns[args.output] = value
         self._scope_display_options()
         return value
 
@@ -454,7 +460,8 @@ class ReinferMagics(Magics):
     def _scope_display_options(self, *, wide: bool = False) -> None:
         """Show at most display_limit rows (and, if wide, whole messages) of this cell's
         frame; pandas' own settings come back after the cell."""
-        if self.shell is None:
+        shell = self.shell
+        if shell is None:
             return
         import pandas as pd
 
@@ -467,7 +474,7 @@ class ReinferMagics(Magics):
             return
         if self._saved_display is None:
             self._saved_display = {}
-            self.shell.events.register("post_run_cell", self._restore_display)
+            shell.events.register("post_run_cell", self._restore_display)
         for key, value in options.items():
             self._saved_display.setdefault(key, pd.get_option(key))
             pd.set_option(key, value)
@@ -480,7 +487,8 @@ class ReinferMagics(Magics):
         for key, value in self._saved_display.items():
             pd.set_option(key, value)
         self._saved_display = None
-        self.shell.events.unregister("post_run_cell", self._restore_display)
+        if self.shell is not None:
+            self.shell.events.unregister("post_run_cell", self._restore_display)
 
     # -- timing -----------------------------------------------------------------------
 
@@ -517,7 +525,7 @@ class ReinferMagics(Magics):
             print(_summary_line(self.timing_log))
         if args.output:
             frame = self.timing_log.to_frame()
-            self.shell.user_ns[args.output] = frame
+            self._user_ns[args.output] = frame
             return frame
         if args.csv or args.summary:
             return None
