@@ -58,7 +58,8 @@ def decode_answer(body: bytes, response: requests.Response, path: str, method: s
         pass
     else:
         return _without_lone_surrogates(data) if _LONE_SURROGATE_ESCAPE.search(body) else data
-    looks_html = "html" in ctype.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+    start = body.lstrip()[:15].lower()
+    looks_html = "html" in ctype.lower() or start.startswith((b"<!doctype", b"<html"))
     if looks_html:
         raise NetworkError(
             f"HTTP {status} from {host} with an HTML page, not the platform's JSON: a proxy or "
@@ -244,9 +245,9 @@ def map_requests_error(
             f"No answer from {host} within the timeout for {where}: the platform may be busy; "
             "retry later or raise the timeout (%config ReinferMagics.timeout)."
         )
-    elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or "RemoteDisconnected" in {
-        type(item).__name__ for item in chain
-    }:
+    elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or any(
+        type(item).__name__ == "RemoteDisconnected" for item in chain
+    ):
         reason, text = "reset", (
             f"The connection to {host} was reset during {where}: retry; if it keeps happening, "
             "check proxies or VPN."

@@ -111,7 +111,9 @@ def parse_param(line: str, namespace: Mapping[str, Any], *, where: str = "") -> 
     cut = min(positions)
     name, value = line[:cut].strip(), line[cut + 1:].strip()
     if not _PARAM_NAME.match(name):
-        raise ConfigError(f"{where}{name!r} is not a valid parameter name (letters, digits, _ . -).")
+        raise ConfigError(
+            f"{where}{name!r} is not a valid parameter name (letters, digits, _ . -)."
+        )
     return name, interpolate(_unquote(value), namespace, url_encode=False)
 
 

@@ -128,7 +128,9 @@ class Client:
         )
         self._session.headers["Accept"] = "application/json"
         # Proxy and CA-bundle settings from the environment, computed once per client.
-        settings = self._session.merge_environment_settings(self.endpoint.root, {}, True, verify, None)
+        settings = self._session.merge_environment_settings(
+            self.endpoint.root, {}, True, verify, None
+        )
         self._send_settings = {k: settings[k] for k in ("proxies", "verify", "cert")}
         self._retry_after_parser = Retry(0)
 
@@ -337,7 +339,8 @@ class Client:
                 raise NetworkError(
                     f"{method} {path} was redirected more than {_MAX_REDIRECTS} times: check "
                     "the endpoint URL.",
-                    reason="redirect", http_status=response.status_code if response is not None else None,
+                    reason="redirect",
+                    http_status=response.status_code if response is not None else None,
                     method=method, path=path,
                 )
             assert response is not None

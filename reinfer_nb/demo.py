@@ -76,7 +76,9 @@ def default_notebook() -> Path:
     return Path(__file__).resolve().parent.parent / "notebooks" / DEFAULT_NOTEBOOK
 
 
-def sandbox_env(base: Mapping[str, str] | None = None, contexts_file: str | None = None) -> dict[str, str]:
+def sandbox_env(
+    base: Mapping[str, str] | None = None, contexts_file: str | None = None
+) -> dict[str, str]:
     """``base`` (the current environment) without ``REINFER_*``, so a login uses the sandbox.
 
     The contexts file is pointed at ``contexts_file`` (a path that need not exist), so a
@@ -185,7 +187,9 @@ def render_text(nb: Any, *, show_code: bool = True) -> Iterator[str]:
         if cell.cell_type != "code" or not source:
             continue
         if show_code:
-            lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            lines = [
+                ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+            ]
             if lines:
                 yield ""
                 yield ">>> " + lines[0] + (" …" if len(lines) > 1 else "")
@@ -263,7 +267,8 @@ def _timing_text(html: str) -> Iterator[str]:
         return
     widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
     for row in rows:
-        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        yield "  ".join(cells).rstrip()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from traitlets import Bool, Float, Integer, Unicode, observe
 
 from .cells import CallSpec, parse_body_cell, parse_query_cell
 from .client import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Client, Result
-from .credentials import TOKEN_ENV_VAR, Token, load_contexts, resolve_token
+from .credentials import TOKEN_ENV_VAR, Context, Token, load_contexts, resolve_token
 from .endpoints import Endpoint, normalise_endpoint
 from .errors import ApiError, ConfigError, ReinferError
 from .timing import TimingLog
@@ -39,7 +39,9 @@ ENDPOINT_ENV_VAR = "REINFER_ENDPOINT"
 class ReinferMagics(Magics):
     """Magics for the Re:infer / Communications Mining API (``%load_ext reinfer_nb``)."""
 
-    timeout = Float(DEFAULT_TIMEOUT, help="Seconds per attempt (connect and read).").tag(config=True)
+    timeout = Float(DEFAULT_TIMEOUT, help="Seconds per attempt (connect and read).").tag(
+        config=True
+    )
     retries = Integer(
         DEFAULT_RETRIES, help="Retries of idempotent calls on 5xx, 429 and connection failures."
     ).tag(config=True)
@@ -167,7 +169,7 @@ class ReinferMagics(Magics):
         context_token: Token | None = None
         if args.context:
             context = load_contexts(args.contexts_file).get(args.context)
-            endpoint, context_token, label = normalise_endpoint(context.endpoint), context.token, context.name
+            endpoint, context_token, label = _context_login(context)
         elif args.org or args.tenant:
             if not (args.org and args.tenant):
                 raise ConfigError("--org and --tenant go together: give both.")
@@ -183,10 +185,11 @@ class ReinferMagics(Magics):
             if contexts.current_context is None:
                 raise ConfigError(
                     f"{env_var} is set but no endpoint is: set {ENDPOINT_ENV_VAR}, or pass "
-                    "--endpoint URL, --org/--tenant, --domain or --context (--demo for the sandbox)."
+                    "--endpoint URL, --org/--tenant, --domain or --context "
+                    "(--demo for the sandbox)."
                 )
             context = contexts.get(None)
-            endpoint, context_token, label = normalise_endpoint(context.endpoint), context.token, context.name
+            endpoint, context_token, label = _context_login(context)
         token = resolve_token(
             args.token or context_token,
             env_var=env_var,
@@ -556,6 +559,11 @@ class ReinferMagics(Magics):
             self.sandbox.stop()
             self.sandbox = None
         self._restore_display()
+
+
+def _context_login(context: Context) -> tuple[Endpoint, Token | None, str]:
+    """The endpoint, token (if the context has one) and name of a named context."""
+    return normalise_endpoint(context.endpoint), context.token, context.name
 
 
 def _group_params(params: list[tuple[str, str]]) -> dict[str, Any]:

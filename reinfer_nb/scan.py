@@ -66,7 +66,9 @@ _PATTERNS = (
     ("slack-token", re.compile(r"\bxox[abpors]-[A-Za-z0-9-]{10,}")),
     ("private-key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
 )
-_GENERIC = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{%d,}(?![A-Za-z0-9_\-])" % GENERIC_MIN_LENGTH)
+_GENERIC = re.compile(
+    r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{%d,}(?![A-Za-z0-9_\-])" % GENERIC_MIN_LENGTH
+)
 # Paging tokens are long and random-looking but grant nothing.
 _PAGING_KEY = re.compile(
     r"""(?ix) (?:continuation|after|next_page_token|next|cursor|sequence_id|page_token)
@@ -229,7 +231,9 @@ def _read(path: Path) -> Any:
         return nbformat.read(str(path), as_version=4)
 
 
-def scan_notebook(path_or_nb: str | os.PathLike[str] | Any, secrets: Iterable[str] = ()) -> list[Finding]:
+def scan_notebook(
+    path_or_nb: str | os.PathLike[str] | Any, secrets: Iterable[str] = ()
+) -> list[Finding]:
     """The findings in one notebook (a path, or a notebook already read with nbformat).
 
     ``secrets`` are known values to look for (see :func:`known_secrets`); patterns are
@@ -286,7 +290,9 @@ def _notebooks(paths: Sequence[str]) -> Iterator[Path]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            yield from sorted(
+                p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+            )
         else:
             yield path
 
