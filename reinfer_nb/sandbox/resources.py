@@ -9,6 +9,7 @@ are noted where they occur.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .access import Call
@@ -128,26 +129,46 @@ def get_project(call: Call, project: str) -> Answer:
     return {"project": call.store.projects[project]}
 
 
+# -- listings shared by sources and datasets ----------------------------------------------
+
+
+def _readable(
+    call: Call, table: Mapping[str, Any], permission: str, owner: str | None = None
+) -> list[dict[str, Any]]:
+    """The resources of ``table`` the caller may read: of one project, or of every project."""
+    if owner is not None:
+        call.require(owner, permission)
+    def wanted(project: str) -> bool:
+        return project == owner if owner is not None else call.can(project, permission)
+
+    with call.store.lock:
+        return [r.meta for r in table.values() if wanted(r.meta["owner"])]
+
+
+def _by_id(
+    call: Call, table: Mapping[str, Any], ident: str, permission: str, noun: str
+) -> dict[str, Any]:
+    """The resource with id ``ident`` (a 404 names the listing to look in)."""
+    found = table.get(ident)
+    if found is None:
+        raise Refusal(
+            404,
+            f"{noun.capitalize()} with id '{ident}' not found. "
+            f"List {noun}s with GET /api/v1/{noun}s.",
+        )
+    call.require(found.meta["owner"], permission)
+    return found.meta  # type: ignore[no-any-return]
+
+
 # -- sources -----------------------------------------------------------------------------
 
 
 def list_sources(call: Call) -> Answer:
-    with call.store.lock:
-        return {
-            "sources": [
-                s.meta
-                for s in call.store.sources.values()
-                if call.can(s.meta["owner"], "sources-read")
-            ]
-        }
+    return {"sources": _readable(call, call.store.sources, "sources-read")}
 
 
 def list_project_sources(call: Call, owner: str) -> Answer:
-    call.require(owner, "sources-read")
-    with call.store.lock:
-        return {
-            "sources": [s.meta for s in call.store.sources.values() if s.meta["owner"] == owner]
-        }
+    return {"sources": _readable(call, call.store.sources, "sources-read", owner)}
 
 
 def get_source(call: Call, owner: str, source: str) -> Answer:
@@ -155,13 +176,7 @@ def get_source(call: Call, owner: str, source: str) -> Answer:
 
 
 def get_source_by_id(call: Call, source_id: str) -> Answer:
-    found = call.store.sources.get(source_id)
-    if found is None:
-        raise Refusal(
-            404, f"Source with id '{source_id}' not found. List sources with GET /api/v1/sources."
-        )
-    call.require(found.meta["owner"], "sources-read")
-    return {"source": found.meta}
+    return {"source": _by_id(call, call.store.sources, source_id, "sources-read", "source")}
 
 
 def create_source(call: Call, owner: str, source: str) -> Answer:
@@ -236,22 +251,11 @@ def _source_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_datasets(call: Call) -> Answer:
-    with call.store.lock:
-        return {
-            "datasets": [
-                d.meta
-                for d in call.store.datasets.values()
-                if call.can(d.meta["owner"], "voc-readonly")
-            ]
-        }
+    return {"datasets": _readable(call, call.store.datasets, "voc-readonly")}
 
 
 def list_project_datasets(call: Call, owner: str) -> Answer:
-    call.require(owner, "voc-readonly")
-    with call.store.lock:
-        return {
-            "datasets": [d.meta for d in call.store.datasets.values() if d.meta["owner"] == owner]
-        }
+    return {"datasets": _readable(call, call.store.datasets, "voc-readonly", owner)}
 
 
 def get_dataset(call: Call, owner: str, dataset: str) -> Answer:
@@ -259,14 +263,7 @@ def get_dataset(call: Call, owner: str, dataset: str) -> Answer:
 
 
 def get_dataset_by_id(call: Call, dataset_id: str) -> Answer:
-    found = call.store.datasets.get(dataset_id)
-    if found is None:
-        raise Refusal(
-            404,
-            f"Dataset with id '{dataset_id}' not found. List datasets with GET /api/v1/datasets.",
-        )
-    call.require(found.meta["owner"], "voc-readonly")
-    return {"dataset": found.meta}
+    return {"dataset": _by_id(call, call.store.datasets, dataset_id, "voc-readonly", "dataset")}
 
 
 def create_dataset(call: Call, owner: str, dataset: str) -> Answer:
