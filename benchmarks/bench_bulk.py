@@ -142,7 +142,7 @@ def total_for(source_comments: int) -> int:
     from reinfer_nb.sandbox import data
 
     try:  # the sample data's tables moved from data.py to vocabulary.py at some point
-        from reinfer_nb.sandbox.vocabulary import SOURCES
+        from reinfer_nb.sandbox.data.vocabulary import SOURCES
     except ImportError:
         SOURCES = data.SOURCES
     split_counts = data.split_counts

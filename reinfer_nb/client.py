@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.util import Retry
 
-from . import __version__
+from ._version import __version__
 from .answers import check_status, decode_answer, map_requests_error
 from .credentials import Token
 from .endpoints import Endpoint, normalise_endpoint

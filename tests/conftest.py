@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,12 +26,30 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[Any]:
-    """One sandbox for the session (2,000 comments); tests clear their faults."""
+def make_sandbox() -> Iterator[Callable[..., Any]]:
+    """The one way tests start a sandbox: ``make_sandbox(comments=, seed=, **options)``.
+
+    Each call starts a new sandbox on 127.0.0.1 (options as for ``start_sandbox``); every
+    sandbox started is stopped at the end of the session (or earlier with ``.stop()``).
+    """
     from reinfer_nb.sandbox import start_sandbox
 
-    with start_sandbox(comments=2000, seed=7) as sb:
-        yield sb
+    started: list[Any] = []
+
+    def make(comments: int = 2000, seed: int = 7, **options: Any) -> Any:
+        sandbox = start_sandbox(comments=comments, seed=seed, **options)
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(make_sandbox: Callable[..., Any]) -> Any:
+    """One sandbox for the session (2,000 comments, seed 7); tests clear their faults."""
+    return make_sandbox(comments=2000, seed=7)
 
 
 @pytest.fixture
@@ -64,13 +82,3 @@ def ip(sb: Any) -> Iterator[Any]:
     shell.config.pop("ReinferMagics", None)
     shell.reset(new_session=False)
     shell.history_manager.output_hist.clear()
-
-
-def login(shell: Any, sandbox: Any) -> None:
-    """Log a shell in to the session sandbox through the environment, like a user."""
-    os.environ["REINFER_ENDPOINT"] = sandbox.url
-    os.environ["REINFER_TOKEN"] = sandbox.token
-    try:
-        shell.run_line_magic("reinfer_login", "--no-prompt")
-    finally:
-        del os.environ["REINFER_ENDPOINT"], os.environ["REINFER_TOKEN"]

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from . import browser_support as bs
+from .support import browser as bs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 

@@ -27,7 +27,7 @@ import pytest
 from reinfer_nb.client import Client, Result
 from reinfer_nb.errors import ApiError, NetworkError, ReinferError
 
-from .servers import (
+from .support.servers import (
     PROXY_502,
     TOKEN,
     LoopbackServer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from reinfer_nb.errors import ReinferError
 from reinfer_nb.sandbox import start_sandbox
 from reinfer_nb.timing import TimingLog
 
-from .servers import NoDns, guard_network
+from .support.servers import NoDns, guard_network
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -38,10 +38,11 @@ REWRITES = 20  # syncs per client that rewrite comments already written (upserts
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Any]:
     # Its own sandbox: the writes here must not change what other tests read.
-    with start_sandbox(comments=400, seed=11) as sb:
-        yield sb
+    sb = make_sandbox(comments=400, seed=11)
+    yield sb
+    sb.stop()
 
 
 def comment(client: int, number: int, version: int) -> dict[str, Any]:

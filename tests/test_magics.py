@@ -16,7 +16,7 @@ from reinfer_nb.errors import ApiError, ConfigError, NetworkError
 from reinfer_nb.frames import ERROR_COLUMNS
 from reinfer_nb.magics import get_client
 
-from .conftest import login
+from .support.shell import login
 
 
 def magics(ip: Any) -> Any:

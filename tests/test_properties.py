@@ -26,7 +26,7 @@ from reinfer_nb.errors import ConfigError, NetworkError, ReinferError
 from reinfer_nb.frames import error_frame, pages_to_frame, to_frame
 from reinfer_nb.timing import ServerTimingMetric, parse_server_timing
 
-from .servers import TOKEN, LoopbackServer, NoDns, Reply, Seen, guard_network, ok
+from .support.servers import TOKEN, LoopbackServer, NoDns, Reply, Seen, guard_network, ok
 
 pytestmark = pytest.mark.timeout(300)
 

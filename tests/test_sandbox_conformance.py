@@ -9,7 +9,7 @@ The spec files are the API owner's published copies, shipped in ``reinfer_nb/san
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from reinfer_nb.sandbox import Sandbox, start_sandbox
 
-SPEC_DIR = resources.files("reinfer_nb.sandbox") / "spec"
+SPEC_DIR = resources.files("reinfer_nb") / "spec"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # git-ignored
 OPENAPI_URI = "urn:reinfer:openapi-v3.1"
 SWAGGER_URI = "urn:reinfer:swagger-2.0"
@@ -56,9 +56,10 @@ def swagger() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with start_sandbox(comments=300, seed=7) as sb:
-        yield sb
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Sandbox]:
+    sb = make_sandbox(comments=300, seed=7)
+    yield sb
+    sb.stop()
 
 
 class Checker:

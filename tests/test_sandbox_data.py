@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reinfer_nb.sandbox.data import (
+from reinfer_nb.sandbox.data.sample import (
     SPAN_US,
     START_US,
     CommentGenerator,
@@ -18,8 +18,8 @@ from reinfer_nb.sandbox.data import (
     parse_ts,
     split_counts,
 )
-from reinfer_nb.sandbox.paging import decode_token, encode_token, iterate, since, take
-from reinfer_nb.sandbox.store import Store
+from reinfer_nb.sandbox.data.paging import decode_token, encode_token, iterate, since, take
+from reinfer_nb.sandbox.data.store import Store
 
 HEX16 = re.compile(r"[0-9a-f]{16}")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from typing import Any
 
 import pytest
 import requests
@@ -16,9 +18,10 @@ TIMING = re.compile(r"^total;dur=(\d+(?:\.\d+)?)$")
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with start_sandbox(comments=300, seed=2) as sb:
-        yield sb
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Sandbox]:
+    sb = make_sandbox(comments=300, seed=2)
+    yield sb
+    sb.stop()
 
 
 @pytest.fixture()

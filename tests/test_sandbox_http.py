@@ -8,7 +8,9 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from typing import Any
 
 import pytest
 import requests
@@ -19,9 +21,10 @@ TIMING = re.compile(r"^total;dur=\d+(\.\d+)?$")
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with start_sandbox(comments=200, seed=1) as sb:
-        yield sb
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Sandbox]:
+    sb = make_sandbox(comments=200, seed=1)
+    yield sb
+    sb.stop()
 
 
 @pytest.fixture()

@@ -3,7 +3,7 @@ the dataset query, bulk labellings and streams, including writes between pages."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,9 +17,10 @@ MAX_PAGES = 1000  # every loop below is bounded
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with start_sandbox(comments=COMMENTS, seed=3) as sb:
-        yield sb
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Sandbox]:
+    sb = make_sandbox(comments=COMMENTS, seed=3)
+    yield sb
+    sb.stop()
 
 
 @pytest.fixture(scope="module")

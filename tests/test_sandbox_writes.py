@@ -3,7 +3,7 @@ streams. A rejected write changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +13,10 @@ from reinfer_nb.sandbox import Sandbox, start_sandbox
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with start_sandbox(comments=400, seed=11) as sb:
-        yield sb
+def sandbox(make_sandbox: Callable[..., Any]) -> Iterator[Sandbox]:
+    sb = make_sandbox(comments=400, seed=11)
+    yield sb
+    sb.stop()
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from reinfer_nb.credentials import Token, load_contexts, save_context
 from reinfer_nb.errors import ApiError, ConfigError, NetworkError, ReinferError
 from reinfer_nb.frames import error_frame, pages_to_frame, to_frame
 
-from .servers import (
+from .support.servers import (
     TOKEN,
     LoopbackServer,
     NoDns,
@@ -246,7 +246,7 @@ def test_bad_tokens_are_not_repeated() -> None:
 
 VERBOSE_SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading
-    from tests.servers import LoopbackServer, Reply, TOKEN
+    from tests.support.servers import LoopbackServer, Reply, TOKEN
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 

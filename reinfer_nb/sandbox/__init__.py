@@ -21,11 +21,12 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .app import MAX_BODY, build_app
-from .faults import KINDS, Fault, FaultSet
-from .server import Gateway
-from .stats import Stats
-from .store import Store
+from .api.router import MAX_BODY
+from .app import build_app
+from .http.faults import KINDS, Fault, FaultSet
+from .http.server import Gateway
+from .http.stats import Stats
+from .data.store import Store
 
 __all__ = ["KINDS", "Fault", "Sandbox", "mask_token", "start_sandbox"]
 

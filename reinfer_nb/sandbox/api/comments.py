@@ -11,10 +11,10 @@ from typing import Any
 
 from .access import Call
 from .annotations import annotated, label_view, parse_labelling
-from .data import parse_ts
+from ..data.sample import parse_ts
 from .filters import CommentFilter, parse_attribute_filters, parse_filter
-from .paging import Ref, encode_token, iterate, since, take, until
-from .store import DatasetState, SourceState
+from ..data.paging import encode_token, iterate, since, take, until
+from ..data.store import DatasetState, Ref, SourceState
 from .validate import Refusal, check_keys, get_int, get_str, invalid, need_object, new_comments
 
 __all__ = [

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .access import Call
-from .faults import Fault, FaultSet
-from .stats import Stats
+from ..http.faults import Fault, FaultSet
+from ..http.stats import Stats
 from .validate import Refusal
 
 __all__ = ["control_routes"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .access import Call
-from .data import dataset_json, format_ts, hex_id, now_us
+from ..data.sample import dataset_json, format_ts, hex_id, now_us
 from .validate import (
     Refusal,
     check_keys,

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from .data import now_us, parse_ts
+from ..data.sample import now_us, parse_ts
 
 __all__ = [
     "Refusal",

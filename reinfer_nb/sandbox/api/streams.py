@@ -14,10 +14,10 @@ from typing import Any
 
 from .access import Call
 from .annotations import label_view
-from .data import format_ts, now_us, parse_ts, stream_json
+from ..data.sample import format_ts, now_us, parse_ts, stream_json
 from .filters import parse_filter
-from .paging import Key, Ref, encode_token, iterate, since
-from .store import DatasetState, StreamState
+from ..data.paging import encode_token, iterate, since
+from ..data.store import DatasetState, Key, Ref, StreamState
 from .validate import Refusal, check_keys, check_name, get_int, get_str, invalid, need_object
 
 __all__ = [

@@ -15,31 +15,13 @@ import binascii
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from .sample import CREATED_LAG_US
+from .store import Key, Ref, SourceState
 
-from .data import CREATED_LAG_US
+__all__ = ["decode_token", "encode_token", "iterate", "since", "take", "until"]
 
-if TYPE_CHECKING:
-    from .store import SourceState
-
-__all__ = ["Key", "Ref", "decode_token", "encode_token", "iterate", "since", "take", "until"]
-
-Key = tuple[int, str]
 # Sorts after every uid: ``(t, MAX_UID)`` bounds "everything at time t".
 MAX_UID = "\U0010ffff"
-
-
-class Ref(NamedTuple):
-    """A comment in iteration order: key, source, and ``k`` (``-1`` for an overlay comment)."""
-
-    us: int
-    uid: str
-    source: SourceState
-    k: int
-
-    @property
-    def key(self) -> Key:
-        return (self.us, self.uid)
 
 
 def since(us: int) -> Key:

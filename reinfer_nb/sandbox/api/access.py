@@ -11,8 +11,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from .paging import Key, decode_token
-from .store import DatasetState, SourceState, Store, StreamState
+from ..data.paging import decode_token
+from ..data.store import DatasetState, Key, SourceState, Store, StreamState
 from .validate import Refusal
 
 __all__ = ["Call", "User"]

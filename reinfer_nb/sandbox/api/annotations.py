@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .data import Span
+from ..data.sample import Span
 from .filters import LabelView
-from .paging import Ref
-from .store import DatasetState, Store
+from ..data.store import DatasetState, Ref, Store
 from .validate import Refusal, check_keys, invalid, need_object
 
 __all__ = ["annotated", "label_view", "parse_labelling"]

@@ -14,7 +14,7 @@ from bisect import insort
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .data import (
+from .sample import (
     CREATED_LAG_US,
     CommentGenerator,
     Facts,
@@ -25,9 +25,11 @@ from .data import (
     now_us,
     source_json,
 )
-from .paging import Key, Ref
 
-__all__ = ["Counts", "DatasetState", "SourceState", "Store", "Stored", "StreamState"]
+__all__ = ["Counts", "Key", "Ref", "DatasetState", "SourceState", "Store", "Stored", "StreamState"]
+
+
+Key = tuple[int, str]
 
 
 class Stored(NamedTuple):
@@ -56,6 +58,19 @@ class SourceState:
     @property
     def uid_prefix(self) -> str:
         return self.id + "."
+
+
+class Ref(NamedTuple):
+    """A comment in iteration order: key, source, and ``k`` (``-1`` for an overlay comment)."""
+
+    us: int
+    uid: str
+    source: SourceState
+    k: int
+
+    @property
+    def key(self) -> Key:
+        return (self.us, self.uid)
 
 
 @dataclass(eq=False)
