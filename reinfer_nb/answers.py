@@ -1,35 +1,101 @@
 """How one HTTP exchange becomes data or an error.
 
-* :func:`decode_answer`: the body as JSON, or a :class:`NetworkError` saying whose answer it
-  is not (a proxy's HTML page, non-JSON, cut-short or absurdly nested JSON).
+* :func:`decode_answer`: the body as JSON, or a :class:`Failure` saying whose answer it is
+  not (a proxy's HTML page, non-JSON, cut-short or absurdly nested JSON).
 * :func:`check_status`: the platform's ``status`` field against the HTTP code; an error
-  answer becomes an :class:`ApiError` with what to do about it.
+  answer becomes a :class:`Failure` with what to do about it.
 * :func:`map_requests_error`: the one place that turns requests' exceptions into
-  :class:`NetworkError` (refused, DNS, TLS, timeouts, reset, truncated).
+  failures (refused, DNS, TLS, timeouts, reset, truncated).
+
+A :class:`Failure` describes one failed attempt. The client decides from it whether to try
+again, and builds the error to raise from it once, when it gives up
+(:meth:`Failure.to_error`), so every error's message is composed in one place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json as jsonlib
 import re
 import socket
 import ssl
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, ReadTimeoutError
 
 from .endpoints import Endpoint
-from .errors import ApiError, ConfigError, NetworkError, ReinferError
+from .errors import ApiError, ConfigError, NetworkError, Reason, ReinferError
 
-__all__ = ["check_status", "decode_answer", "map_requests_error"]
+if TYPE_CHECKING:
+    from .timing import TimingRecord
+
+__all__ = ["Failure", "check_status", "decode_answer", "map_requests_error"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one attempt, before it becomes an error.
+
+    ``text`` says what happened (for an API error: the platform's own message, one line,
+    bounded, token-free); ``hint`` says what to do.
+    """
+
+    kind: Literal["api", "network", "config"]
+    text: str
+    hint: str = ""
+    reason: Reason | None = None
+    http_status: int | None = None
+    payload: Any = None
+    retry_after: str | None = None
+
+    def redacted(self, hide: Callable[[str], str]) -> Failure:
+        """This failure with ``hide`` applied to its text (a server may echo a secret)."""
+        text, hint = hide(self.text), hide(self.hint)
+        if (text, hint) == (self.text, self.hint):
+            return self
+        return dataclasses.replace(self, text=text, hint=hint)
+
+    def to_error(
+        self,
+        method: str,
+        path: str,
+        *,
+        timing: TimingRecord | None = None,
+        attempts: int = 1,
+        not_resent: bool = False,
+    ) -> ReinferError:
+        """The error to raise for this failure, with its whole message."""
+        if self.kind == "api":
+            lead = f"HTTP {self.http_status}: {self.text or 'no message'} ({method} {path})."
+        else:
+            lead = self.text
+        parts = [lead, self.hint]
+        if not_resent:
+            parts.append(
+                f"Not re-sent automatically: a {method} may already have taken effect; "
+                "check before running it again."
+            )
+        message = " ".join(part for part in parts if part)
+        if attempts > 1:
+            message += f" (gave up after {attempts} attempts)"
+        common: dict[str, Any] = dict(
+            method=method, path=path, http_status=self.http_status, timing=timing,
+            attempts=attempts,
+        )
+        if self.kind == "api":
+            return ApiError(message, payload=self.payload, retry_after=self.retry_after, **common)
+        if self.kind == "config":
+            return ConfigError(message, **common)
+        return NetworkError(message, reason=self.reason or "connection", **common)
 
 
 def decode_answer(body: bytes, response: requests.Response, path: str, method: str) -> Any:
-    """Parse a JSON answer; anything else is not the platform's answer."""
+    """Parse a JSON answer; anything else is a :class:`Failure` (not the platform's answer)."""
     status = response.status_code
     ctype = response.headers.get("Content-Type", "")
     host = urlsplit(response.url or "").netloc
@@ -45,15 +111,14 @@ def decode_answer(body: bytes, response: requests.Response, path: str, method: s
                 text = body.decode("utf-8", errors="replace")
             data = jsonlib.loads(text)
     except RecursionError:
-        raise NetworkError(
+        return Failure(
+            "network",
             f"The JSON answer to {where} ({len(body)} bytes) is nested too deeply to read "
-            f"(over {sys.getrecursionlimit()} levels), so it is not a platform answer; "
+            f"(over {sys.getrecursionlimit()} levels), so it is not a platform answer;",
             "check the endpoint and any proxy in between.",
             reason="too_deep",
             http_status=status,
-            method=method,
-            path=path,
-        ) from None
+        )
     except ValueError:
         pass
     else:
@@ -61,33 +126,30 @@ def decode_answer(body: bytes, response: requests.Response, path: str, method: s
     start = body.lstrip()[:15].lower()
     looks_html = "html" in ctype.lower() or start.startswith((b"<!doctype", b"<html"))
     if looks_html:
-        raise NetworkError(
+        return Failure(
+            "network",
             f"HTTP {status} from {host} with an HTML page, not the platform's JSON: a proxy or "
-            f"gateway answered for {where}. Retry later; if it persists check your network or "
-            "proxy settings.",
+            f"gateway answered for {where}.",
+            "Retry later; if it persists check your network or proxy settings.",
             reason="proxy",
             http_status=status,
-            method=method,
-            path=path,
         )
     if "json" in ctype.lower() and body:
-        raise NetworkError(
+        return Failure(
+            "network",
             f"The JSON answer to {where} is cut short or malformed ({len(body)} bytes): the "
-            "connection probably dropped. Retry the call.",
+            "connection probably dropped.",
+            "Retry the call.",
             reason="truncated",
             http_status=status,
-            method=method,
-            path=path,
         )
-    raise NetworkError(
+    return Failure(
+        "network",
         f"HTTP {status} from {host} is not JSON ({ctype or 'no content type'}, {len(body)} "
-        f"bytes) for {where}, so it is not the Re:infer API: check that the endpoint is the "
-        "tenant root "
-        "(such as https://<domain>.reinfer.io).",
+        f"bytes) for {where}, so it is not the Re:infer API:",
+        "check that the endpoint is the tenant root (such as https://<domain>.reinfer.io).",
         reason="not_json",
         http_status=status,
-        method=method,
-        path=path,
     )
 
 
@@ -147,11 +209,11 @@ def check_status(
     retry_after: str | None = None,
     *,
     redact: Callable[[str], str] = str,
-) -> ReinferError | None:
-    """Classify a decoded answer by its ``status`` field and HTTP code.
+) -> Failure | None:
+    """Classify a decoded answer by its ``status`` field and HTTP code (None: a success).
 
-    ``redact`` hides secrets in the server's message before it is shortened (a token cut
-    in two would no longer be found).
+    ``redact`` hides secrets in the server's message (before it is shortened: a token cut
+    in two would no longer be found) and in the payload kept with the error.
     """
     where = f"{method} {path}"
     flag = data.get("status") if isinstance(data, dict) else None
@@ -160,33 +222,42 @@ def check_status(
         # One line, bounded: the server's text is shown in the cell's single error line.
         text = redact(" ".join(message.split())) if isinstance(message, str) else ""
         text = text if len(text) <= 300 else text[:299] + "…"
-        return ApiError(
-            f"HTTP {status}: {text or 'no message'} ({where}). "
-            f"{_status_hint(status, retry_after)}",
-            payload=data,
+        return Failure(
+            "api",
+            text,
+            _status_hint(status, retry_after),
             http_status=status,
-            method=method,
-            path=path,
+            payload=_redact_payload(data, redact),
+            retry_after=retry_after,
         )
     if flag == "ok" and 200 <= status < 300:
         return None
     if flag == "ok":
-        return NetworkError(
-            f"HTTP {status} with status 'ok' for {where}: the answer contradicts itself; "
+        return Failure(
+            "network",
+            f"HTTP {status} with status 'ok' for {where}: the answer contradicts itself;",
             "check the endpoint and any proxy in between.",
             reason="bad_protocol",
             http_status=status,
-            method=method,
-            path=path,
         )
-    return NetworkError(
+    return Failure(
+        "network",
         f"HTTP {status}: the JSON answer to {where} has no 'status' field, so it is not the "
-        "Re:infer API: check that the endpoint is the tenant root.",
+        "Re:infer API:",
+        "check that the endpoint is the tenant root.",
         reason="no_status",
         http_status=status,
-        method=method,
-        path=path,
     )
+
+
+def _redact_payload(payload: Any, redact: Callable[[str], str]) -> Any:
+    """``payload`` with ``redact`` applied to its JSON text (None if it cannot be encoded)."""
+    try:
+        text = jsonlib.dumps(payload)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    cleaned = redact(text)
+    return payload if cleaned == text else jsonlib.loads(cleaned)
 
 
 def _walk(exc: BaseException | None) -> Iterator[BaseException]:
@@ -206,8 +277,8 @@ def _walk(exc: BaseException | None) -> Iterator[BaseException]:
 
 def map_requests_error(
     exc: requests.RequestException, method: str, path: str, endpoint: Endpoint
-) -> ReinferError:
-    """The one place that turns requests' exceptions into reinfer_nb errors."""
+) -> Failure:
+    """The one place that turns requests' exceptions into failures."""
     host = endpoint.host + (f":{endpoint.port}" if endpoint.port else "")
     where = f"{method} {path}"
     chain = list(_walk(exc))
@@ -217,51 +288,48 @@ def map_requests_error(
 
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
                         requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
-        return ConfigError(f"Invalid request for {where}: {exc.__class__.__name__}.")
+        return Failure("config", f"Invalid request for {where}: {exc.__class__.__name__}.")
+    reason: Reason
     if has(NameResolutionError, socket.gaierror):
-        reason, text = "dns", (
-            f"Cannot resolve the host {endpoint.host!r} (DNS lookup failed) for {where}: check "
-            "the endpoint's spelling and your network connection."
-        )
+        reason, text, hint = "dns", (
+            f"Cannot resolve the host {endpoint.host!r} (DNS lookup failed) for {where}:"
+        ), "check the endpoint's spelling and your network connection."
     elif isinstance(exc, requests.exceptions.SSLError) or has(ssl.SSLError):
-        reason, text = "tls", (
+        reason, text, hint = "tls", (
             f"TLS handshake with {host} failed for {where} (certificate not trusted or not for "
-            "this host): check the endpoint; behind a proxy that inspects TLS, set "
-            "REQUESTS_CA_BUNDLE to its CA file."
+            "this host):"
+        ), (
+            "check the endpoint; behind a proxy that inspects TLS, set REQUESTS_CA_BUNDLE to "
+            "its CA file."
         )
     elif has(ConnectionRefusedError):
-        reason, text = "refused", (
-            f"Connection refused by {host} for {where}: nothing is listening there. Check the "
-            "endpoint (and, for the sandbox, that it is running)."
-        )
+        reason, text, hint = "refused", (
+            f"Connection refused by {host} for {where}: nothing is listening there."
+        ), "Check the endpoint (and, for the sandbox, that it is running)."
     # urllib3's NewConnectionError subclasses ConnectTimeoutError: refused goes first.
     elif isinstance(exc, requests.exceptions.ConnectTimeout) or has(ConnectTimeoutError):
-        reason, text = "connect_timeout", (
-            f"Could not connect to {host} within the timeout for {where}: check the endpoint "
-            "and your network, or raise the timeout."
-        )
+        reason, text, hint = "connect_timeout", (
+            f"Could not connect to {host} within the timeout for {where}:"
+        ), "check the endpoint and your network, or raise the timeout."
     elif isinstance(exc, requests.exceptions.ReadTimeout) or has(ReadTimeoutError):
-        reason, text = "read_timeout", (
-            f"No answer from {host} within the timeout for {where}: the platform may be busy; "
-            "retry later or raise the timeout (%config ReinferMagics.timeout)."
-        )
+        reason, text, hint = "read_timeout", (
+            f"No answer from {host} within the timeout for {where}: the platform may be busy;"
+        ), "retry later or raise the timeout (%config ReinferMagics.timeout)."
     elif has(ConnectionResetError, BrokenPipeError, ConnectionAbortedError) or any(
         type(item).__name__ == "RemoteDisconnected" for item in chain
     ):
-        reason, text = "reset", (
-            f"The connection to {host} was reset during {where}: retry; if it keeps happening, "
-            "check proxies or VPN."
-        )
+        reason, text, hint = "reset", (
+            f"The connection to {host} was reset during {where}:"
+        ), "retry; if it keeps happening, check proxies or VPN."
     elif isinstance(exc, requests.exceptions.ChunkedEncodingError) or has(
         requests.exceptions.ContentDecodingError
     ):
-        reason, text = "truncated", (
+        reason, text, hint = "truncated", (
             f"The answer to {where} from {host} was cut short (the connection dropped mid-"
-            "answer): retry the call."
-        )
+            "answer):"
+        ), "retry the call."
     else:
-        reason, text = "connection", (
-            f"Network failure talking to {host} for {where} ({exc.__class__.__name__}): check "
-            "the endpoint and your network, then retry."
-        )
-    return NetworkError(text, reason=reason, method=method, path=path)
+        reason, text, hint = "connection", (
+            f"Network failure talking to {host} for {where} ({exc.__class__.__name__}):"
+        ), "check the endpoint and your network, then retry."
+    return Failure("network", text, hint, reason=reason)

@@ -42,6 +42,21 @@ class CallSpec:
     body: Any = None
     has_body: bool = False
 
+    @property
+    def query(self) -> dict[str, Any]:
+        """The query parameters as requests takes them: a repeated name becomes a list
+        (``id: a`` and ``id: b`` give ``id=a&id=b``)."""
+        grouped: dict[str, Any] = {}
+        for name, value in self.params:
+            if name in grouped:
+                existing = grouped[name]
+                grouped[name] = (
+                    [*existing, value] if isinstance(existing, list) else [existing, value]
+                )
+            else:
+                grouped[name] = value
+        return grouped
+
 
 def interpolate(text: str, namespace: Mapping[str, Any], *, url_encode: bool) -> str:
     """Expand ``{name}`` fields from ``namespace``; URL-encode the values if asked."""

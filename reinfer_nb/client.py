@@ -2,6 +2,9 @@
 
 >>> client = Client("https://acme.reinfer.io", token)          # doctest: +SKIP
 >>> client.get("/api/v1/datasets").data["datasets"]            # doctest: +SKIP
+>>> pages = client.fetch_all("GET", "/api/_private/sources/acme/emails/comments",
+...                          params={"limit": 256}, limit=1000)  # doctest: +SKIP
+>>> pages_to_frame(pages)                                      # doctest: +SKIP
 
 Every attempt is timed and appended to ``client.timing_log`` (its own, or one passed in,
 so that several clients, such as dev and prod, can share a log).
@@ -9,85 +12,49 @@ so that several clients, such as dev and prod, can share a log).
 
 from __future__ import annotations
 
-import json as jsonlib
+import dataclasses
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.util import Retry
+from urllib3.exceptions import InsecureRequestWarning
 
 from ._version import __version__
-from .answers import check_status, decode_answer, map_requests_error
+from .answers import Failure, check_status, decode_answer, map_requests_error
 from .credentials import Token
 from .endpoints import Endpoint, normalise_endpoint
-from .errors import ApiError, ConfigError, NetworkError, ReinferError
-from .records import find_records
+from .errors import (
+    ApiError,
+    ConfigError,
+    FetchInterrupted,
+    NetworkError,
+    PaginationError,
+)
+from .results import Pages, Result
+from .retry import RetryPolicy
 from .timing import TimingLog, TimingRecord
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["Client", "Result"]
+__all__ = ["Client", "Pages", "Result", "RetryPolicy"]
 
 log = logging.getLogger("reinfer_nb")
 
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_RETRIES = 3
-BACKOFF_SECONDS = 0.5
-RETRY_AFTER_CAP = 30.0
-# No new attempt starts once this many seconds have passed (Retry-After waits excepted).
-RETRY_BUDGET = 20.0
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-# Failures in which the request cannot have reached the server: safe to re-send any call.
-_NOT_SENT = frozenset({"refused", "connect_timeout"})
-# Failures after which the request may have reached the server: re-send idempotent calls.
-_MAYBE_SENT = frozenset({"read_timeout", "reset", "truncated", "connection"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One successful call: the parsed JSON, the HTTP status, the URL and its timing."""
-
-    data: Any
-    http_status: int
-    method: str
-    url: str
-    timing: TimingRecord
-    attempts: int = 1
-
-    @property
-    def path(self) -> str:
-        """The path and query below the tenant root."""
-        return self.timing.path
-
-    @property
-    def continuation(self) -> str | None:
-        """The token of the next page, if the answer has one."""
-        value = self.data.get("continuation") if isinstance(self.data, dict) else None
-        return value if isinstance(value, str) and value else None
-
-    def frame(self) -> pd.DataFrame:
-        """The answer as a DataFrame (see :func:`reinfer_nb.frames.to_frame`)."""
-        from .frames import to_frame
-
-        return to_frame(self)
 
 
 class Client:
     """A client of one tenant endpoint.
 
-    ``timeout`` is per attempt (connect and read), in seconds. ``retries`` re-sends
-    idempotent calls on 5xx, 429 (honouring ``Retry-After``, capped) and connection
-    failures, with exponential backoff from ``backoff`` seconds; a call that may have
-    reached the server is never re-sent unless it is idempotent.
+    ``policy`` (a :class:`~reinfer_nb.retry.RetryPolicy`) sets timeouts, retries and waits;
+    ``timeout``, ``retries``, ``backoff``, ``retry_after_cap`` and ``retry_budget`` override
+    its fields. ``verify`` is as in requests (False accepts invalid certificates); ``proxy``
+    is an HTTPS proxy URL (default: the environment's). Plain-HTTP endpoints (loopback
+    only) never go through a proxy.
     """
 
     def __init__(
@@ -95,13 +62,15 @@ class Client:
         endpoint: str | Endpoint,
         token: str | Token | None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        backoff: float = BACKOFF_SECONDS,
-        retry_after_cap: float = RETRY_AFTER_CAP,
-        retry_budget: float = RETRY_BUDGET,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+        retry_after_cap: float | None = None,
+        retry_budget: float | None = None,
+        policy: RetryPolicy | None = None,
         timing_log: TimingLog | None = None,
         verify: bool | str = True,
+        proxy: str | None = None,
         user_agent: str | None = None,
     ) -> None:
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else normalise_endpoint(endpoint)
@@ -110,13 +79,15 @@ class Client:
                 "No API token: set REINFER_TOKEN or pass token=..., then create the client again."
             )
         self._token = Token(token)
-        if timeout <= 0 or retries < 0 or backoff < 0:
-            raise ConfigError("timeout must be > 0, retries and backoff >= 0.")
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.retry_after_cap = float(retry_after_cap)
-        self.retry_budget = float(retry_budget)
+        overrides = {
+            name: value
+            for name, value in (
+                ("timeout", timeout), ("retries", retries), ("backoff", backoff),
+                ("retry_after_cap", retry_after_cap), ("budget", retry_budget),
+            )
+            if value is not None
+        }
+        self.policy = (policy or RetryPolicy()).replace(**overrides)
         self.timing_log = timing_log if timing_log is not None else TimingLog()
         self._closed = False
         self._session = requests.Session()
@@ -127,17 +98,57 @@ class Client:
             user_agent or f"reinfer-nb/{__version__} python-requests/{requests.__version__}"
         )
         self._session.headers["Accept"] = "application/json"
-        # Proxy and CA-bundle settings from the environment, computed once per client.
+        self._send_settings = self._transport_settings(verify, proxy)
+
+    def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
+        """Proxy and CA settings, computed once per client (not per call)."""
+        if self.endpoint.scheme == "http":
+            # Plain HTTP goes to loopback only, and never through a proxy: a proxy would
+            # see the token in clear text.
+            return {"proxies": {}, "verify": verify, "cert": None}
         settings = self._session.merge_environment_settings(
-            self.endpoint.root, {}, True, verify, None
+            self.endpoint.root, {"https": proxy} if proxy else {}, True, verify, None
         )
-        self._send_settings = {k: settings[k] for k in ("proxies", "verify", "cert")}
-        self._retry_after_parser = Retry(0)
+        return {key: settings[key] for key in ("proxies", "verify", "cert")}
+
+    # -- settings --------------------------------------------------------------------
 
     @property
     def token(self) -> Token:
         """The token (masked in every repr and str)."""
         return self._token
+
+    @property
+    def timeout(self) -> float:
+        return self.policy.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self.policy = self.policy.replace(timeout=value)
+
+    @property
+    def retries(self) -> int:
+        return self.policy.retries
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        self.policy = self.policy.replace(retries=value)
+
+    @property
+    def backoff(self) -> float:
+        return self.policy.backoff
+
+    @backoff.setter
+    def backoff(self, value: float) -> None:
+        self.policy = self.policy.replace(backoff=value)
+
+    @property
+    def retry_after_cap(self) -> float:
+        return self.policy.retry_after_cap
+
+    @retry_after_cap.setter
+    def retry_after_cap(self, value: float) -> None:
+        self.policy = self.policy.replace(retry_after_cap=value)
 
     def __repr__(self) -> str:
         return f"Client(endpoint={self.endpoint.root!r}, token={self._token!r})"
@@ -202,33 +213,49 @@ class Client:
             )
         method = method.upper()
         prepared = self._prepare(method, path, params, json, headers)
+        policy = self.policy
         if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
+            idempotent = policy.is_idempotent(method)
         started = time.monotonic()
-        extra_wait = 0.0
+        waited_for_server = 0.0  # Retry-After waits do not count against the budget
         attempt = 1
         while True:
-            try:
-                return self._send_once(prepared, attempt)
-            except ReinferError as err:
-                err.attempts = attempt
-                if attempt > self.retries or not _retryable(err, idempotent):
-                    if attempt <= self.retries and _retryable(err, True):
-                        _note_not_resent(err, method)
-                    _note_attempts(err, attempt)
-                    raise
-                wait, from_header = self._wait_before_retry(attempt, err)
-                if from_header:
-                    extra_wait += wait
-                elif time.monotonic() - started + wait > self.retry_budget + extra_wait:
-                    _note_attempts(err, attempt)
-                    raise
-                log.info(
-                    "%s %s: %s; retrying in %.2f s (attempt %d of %d)",
-                    method, err.path, err.message, wait, attempt + 1, self.retries + 1,
+            outcome = self._send_once(prepared, attempt)
+            if isinstance(outcome, Result):
+                return outcome
+            failure, record = outcome
+            give_up = attempt > policy.retries or not policy.may_retry(
+                failure, idempotent=idempotent
+            )
+            wait, from_header = (0.0, False) if give_up else policy.wait(
+                attempt, failure.retry_after
+            )
+            if from_header:
+                waited_for_server += wait
+            elif not give_up and (
+                time.monotonic() - started + wait > policy.budget + waited_for_server
+            ):
+                give_up = True
+            if give_up:
+                raise failure.to_error(
+                    method,
+                    record.path,
+                    timing=record,
+                    attempts=attempt,
+                    not_resent=(
+                        attempt <= policy.retries
+                        and not idempotent
+                        and policy.may_retry(failure, idempotent=True)
+                    ),
                 )
-                time.sleep(wait)
-                attempt += 1
+            log.info(
+                "%s %s: %s; retrying in %.2f s (attempt %d of %d)",
+                method, record.path, failure.text, wait, attempt + 1, policy.retries + 1,
+            )
+            time.sleep(wait)
+            attempt += 1
+
+    # -- pages -----------------------------------------------------------------------
 
     def paginate(
         self,
@@ -246,8 +273,9 @@ class Client:
         GET listings (the comments of a source) pass the token back as the ``after``
         query parameter; POST queries pass it as ``continuation`` in the body. Listing
         queries are reads, so POST pages are retried like GETs (``idempotent=True``).
-        A failure raises after the pages already yielded; its ``page`` attribute says
-        which page failed.
+        A failure raises :class:`PaginationError` (page and rows so far; the cause
+        chained) after the pages already yielded. A bad path or body raises
+        :class:`ConfigError` before anything is sent.
         """
         method = method.upper()
         query = dict(params or {})
@@ -257,35 +285,79 @@ class Client:
         while True:
             try:
                 result = self.request(method, path, params=query, json=body, idempotent=idempotent)
-            except ReinferError as err:
-                err.page, err.items_before = pages + 1, items
-                raise
+            except (ApiError, NetworkError) as err:
+                raise PaginationError(err, page=pages + 1, rows=items) from err
             pages += 1
-            records = find_records(result.data)[1]
-            items += len(records)
+            items += len(result.records)
             yield result
             token = result.continuation
-            if token is None and records and isinstance(result.data.get("after"), str):
-                token = result.data["after"] or None  # labellings page with `after`
-            if token is None or not records and "after" in result.data:
+            if token is None:
                 return
             if (max_pages is not None and pages >= max_pages) or (
                 max_items is not None and items >= max_items
             ):
                 return
             if token in seen:
-                raise NetworkError(
+                loop = NetworkError(
                     f"Pagination did not advance on {result.path} (the same continuation came "
                     f"back after page {pages}); stopping to avoid a loop.",
                     reason="bad_protocol",
                     method=method,
                     path=result.path,
                 )
+                raise PaginationError(loop, page=pages + 1, rows=items)
             seen.add(token)
             if method in ("GET", "DELETE"):
                 query["after"] = token
             else:
                 body = {**(body or {}), "continuation": token}
+
+    def fetch_all(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        max_pages: int | None = None,
+        progress: bool = False,
+    ) -> Pages:
+        """Every page of a listing or query, kept even when the pull stops early.
+
+        Stops after ``limit`` rows or ``max_pages`` pages (``Pages.has_more`` then says
+        whether the server had more). A failure midway does not raise: ``Pages.error``
+        holds it and the pages before it are kept. Ctrl-C raises
+        :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
+        fetched. ``progress`` shows a progress bar (tqdm) while it runs.
+        """
+        from .frames import paused_gc
+        from .progress import RowProgress
+
+        method = method.upper()
+        pages = Pages(method, path, limit=limit)
+        bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
+        try:
+            with paused_gc():  # a bulk pull decodes millions of small objects
+                for result in self.paginate(
+                    method, path, params=params, json=json, max_pages=max_pages,
+                    max_items=limit,
+                ):
+                    pages.results.append(result)
+                    bar.update(pages.rows)
+        except PaginationError as err:
+            pages.error = err
+        except KeyboardInterrupt:
+            pages.interrupted = True
+            bar.close(finished=False)
+            raise FetchInterrupted(pages) from None
+        bar.close(finished=pages.complete)
+        if pages.complete and pages.results:
+            fetched = sum(len(result.records) for result in pages.results)
+            pages.has_more = pages.results[-1].continuation is not None or (
+                limit is not None and fetched > limit
+            )
+        return pages
 
     # -- one attempt ----------------------------------------------------------------
 
@@ -313,7 +385,10 @@ class Client:
             raise ConfigError(f"Refusing to send the token outside {self.endpoint.origin}.")
         return prepared
 
-    def _send_once(self, prepared: requests.PreparedRequest, attempt: int) -> Result:
+    def _send_once(
+        self, prepared: requests.PreparedRequest, attempt: int
+    ) -> Result | tuple[Failure, TimingRecord]:
+        """One attempt: its Result, or its failure; either way it is in the timing log."""
         method = prepared.method or "GET"
         path = _path_below(prepared.url or "", self.endpoint.root)
         started_at = datetime.now(timezone.utc)
@@ -322,39 +397,49 @@ class Client:
         ttfb_ms: float | None = None
         body = b""
         data: Any = None
-        error: ReinferError | None = None
-        cause: BaseException | None = None
+        failure: Failure | None = None
         try:
-            for _ in range(_MAX_REDIRECTS + 1):
-                response = self._session.send(
-                    prepared, timeout=self.timeout, allow_redirects=False, stream=True,
-                    **self._send_settings,
-                )
-                ttfb_ms = (time.perf_counter() - t0) * 1000.0
-                body = response.content
-                if response.status_code not in _REDIRECTS or "Location" not in response.headers:
-                    break
-                prepared = self._follow_redirect(prepared, response, path)
-            else:
-                raise NetworkError(
-                    f"{method} {path} was redirected more than {_MAX_REDIRECTS} times: check "
-                    "the endpoint URL.",
-                    reason="redirect",
-                    http_status=response.status_code if response is not None else None,
-                    method=method, path=path,
-                )
-            assert response is not None
-            data = decode_answer(body, response, path, method)
-            error = check_status(
-                data, response.status_code, method, path, response.headers.get("Retry-After"),
-                redact=self._hide_token,
-            )
+            with warnings.catch_warnings():
+                if self._send_settings["verify"] is False:  # the user chose to accept these
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                for _ in range(_MAX_REDIRECTS + 1):
+                    response = self._session.send(
+                        prepared, timeout=self.policy.timeout, allow_redirects=False,
+                        stream=True, **self._send_settings,
+                    )
+                    ttfb_ms = (time.perf_counter() - t0) * 1000.0
+                    body = response.content
+                    if (
+                        response.status_code not in _REDIRECTS
+                        or "Location" not in response.headers
+                    ):
+                        break
+                    prepared, failure = self._follow_redirect(prepared, response, path)
+                    if failure is not None:
+                        break
+                else:
+                    failure = Failure(
+                        "network",
+                        f"{method} {path} was redirected more than {_MAX_REDIRECTS} times:",
+                        "check the endpoint URL.",
+                        reason="redirect",
+                        http_status=response.status_code if response is not None else None,
+                    )
+            if failure is None:
+                assert response is not None
+                decoded = decode_answer(body, response, path, method)
+                if isinstance(decoded, Failure):
+                    failure = decoded
+                else:
+                    data = decoded
+                    failure = check_status(
+                        data, response.status_code, method, path,
+                        response.headers.get("Retry-After"), redact=self._hide_token,
+                    )
         except requests.RequestException as exc:
-            error, cause = map_requests_error(exc, method, path, self.endpoint), exc
+            failure = map_requests_error(exc, method, path, self.endpoint)
             if response is not None:
                 response.close()
-        except ReinferError as exc:
-            error = exc
         client_ms = (time.perf_counter() - t0) * 1000.0
         status = response.status_code if response is not None else None
         record = TimingRecord.from_measurement(
@@ -370,32 +455,28 @@ class Client:
             ttfb_ms=ttfb_ms,
             bytes_received=len(body),
             attempt=attempt,
-            outcome="ok" if error is None else error.kind,
+            outcome="ok" if failure is None else failure.kind,
         )
         self.timing_log.append(record)
-        if error is None:
+        if failure is None:
             return Result(data, status or 0, method, prepared.url or "", record, attempt)
-        error.timing = record
-        _redact(error, self._token)
-        if error.http_status is None:
-            error.http_status = status
-        if response is not None:
-            error.retry_after = response.headers.get("Retry-After")
-        raise error from cause
+        if failure.http_status is None and status is not None:
+            failure = dataclasses.replace(failure, http_status=status)
+        return failure.redacted(self._hide_token), record
 
     def _follow_redirect(
         self, prepared: requests.PreparedRequest, response: requests.Response, path: str
-    ) -> requests.PreparedRequest:
+    ) -> tuple[requests.PreparedRequest, Failure | None]:
         """Follow a redirect within this endpoint's origin; refuse any other."""
         target = requests.compat.urljoin(prepared.url or "", response.headers["Location"])
         if not _same_origin(target, self.endpoint.origin):
-            raise NetworkError(
+            return prepared, Failure(
+                "network",
                 f"{prepared.method} {path} was redirected to {urlsplit(target).netloc}, another "
-                "host; not followed, so the token stays here. Check the endpoint URL.",
+                "host; not followed, so the token stays here.",
+                "Check the endpoint URL.",
                 reason="redirect",
                 http_status=response.status_code,
-                method=prepared.method,
-                path=path,
             )
         new = prepared.copy()
         new.prepare_url(target, None)
@@ -406,22 +487,10 @@ class Client:
             new.body = None
             new.headers.pop("Content-Type", None)
             new.headers.pop("Content-Length", None)
-        return new
+        return new, None
 
     def _hide_token(self, text: str) -> str:
         return text.replace(self._token.reveal(), self._token.hint)
-
-    def _wait_before_retry(self, attempt: int, err: ReinferError) -> tuple[float, bool]:
-        """Seconds to wait before the next attempt, and whether Retry-After chose them."""
-        header = err.retry_after
-        if header:
-            try:
-                seconds = self._retry_after_parser.parse_retry_after(header)
-            except Exception:  # noqa: BLE001 - a bad header falls back to backoff
-                seconds = None
-            if seconds is not None:
-                return min(max(seconds, 0.0), self.retry_after_cap), True
-        return self.backoff * (2 ** (attempt - 1)), False
 
 
 class _Bearer(str):
@@ -443,54 +512,6 @@ class _Bearer(str):
         raise TypeError("The Authorization header cannot be pickled.")
 
 
-def _retryable(err: ReinferError, idempotent: bool) -> bool:
-    if isinstance(err, NetworkError):
-        if err.reason in _NOT_SENT:
-            return True
-        if err.reason in _MAYBE_SENT:
-            return idempotent
-        return err.reason == "proxy" and idempotent and (err.http_status or 0) >= 500
-    if isinstance(err, ApiError):
-        status = err.http_status or 0
-        return idempotent and (status == 429 or status >= 500)
-    return False
-
-
-def _note_not_resent(err: ReinferError, method: str) -> None:
-    err.message = (
-        f"{err.message} Not re-sent automatically: a {method} may already have taken effect; "
-        "check before running it again."
-    )
-    err.args = (err.message,)
-
-
-def _redact(err: ReinferError, token: Token) -> None:
-    """Replace the token by its hint in an error's message and payload.
-
-    (No local variable holds the secret: tracebacks with locals stay clean.)
-    """
-    if token.reveal() in err.message:
-        err.message = err.message.replace(token.reveal(), token.hint)
-        err.args = (err.message,)
-    payload = getattr(err, "payload", None)
-    if payload is not None:
-        try:
-            text = jsonlib.dumps(payload)
-        except (TypeError, ValueError, RecursionError):
-            err.payload = None  # type: ignore[attr-defined]
-            return
-        if token.reveal() in text:
-            err.payload = jsonlib.loads(  # type: ignore[attr-defined]
-                text.replace(token.reveal(), token.hint)
-            )
-
-
-def _note_attempts(err: ReinferError, attempts: int) -> None:
-    if attempts > 1 and "attempts)" not in err.message:
-        err.message = f"{err.message} (gave up after {attempts} attempts)"
-        err.args = (err.message,)
-
-
 def _same_origin(url: str, origin: str) -> bool:
     try:
         return normalise_endpoint(url.split("?", 1)[0], strip_api=False).origin == origin
@@ -500,3 +521,4 @@ def _same_origin(url: str, origin: str) -> bool:
 
 def _path_below(url: str, root: str) -> str:
     return url[len(root):] if url.startswith(root) else urlsplit(url).path
+

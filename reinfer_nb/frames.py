@@ -15,15 +15,12 @@ import gc
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from .errors import ReinferError
-from .records import find_records
-
-if TYPE_CHECKING:
-    from .client import Result
+from .results import Pages, Result, continuation_of, find_records
 
 __all__ = [
     "ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "paused_gc", "to_frame",
@@ -163,9 +160,8 @@ def paused_gc() -> Iterator[None]:
 def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFrame:
     """One answer (a :class:`~reinfer_nb.client.Result` or parsed JSON) as a DataFrame."""
     data = getattr(result, "data", result)
-    key, records = find_records(data)
-    if max_items is not None:
-        records = records[:max_items]
+    key, all_records = find_records(data)
+    records = all_records if max_items is None else all_records[:max_items]
     frame = records_frame(records)
     frame.attrs.update(_result_attrs(result))
     frame.attrs.update(
@@ -173,44 +169,53 @@ def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFr
         raw=SharedJson(data) if isinstance(data, dict) else data,
         complete=True,
         incomplete=False,
+        has_more=(max_items is not None and len(all_records) > max_items)
+        or continuation_of(data) is not None,
     )
     return frame
 
 
 def pages_to_frame(
-    pages: Sequence[Result],
+    pages: Pages | Sequence[Result],
     *,
     max_items: int | None = None,
     error: ReinferError | None = None,
 ) -> pd.DataFrame:
     """The records of all pages as one frame.
 
-    With ``error`` (a failure after these pages), ``attrs`` say the frame is incomplete
-    (``complete`` False, ``incomplete`` True), hold the error as a dict under ``error``
-    and say where it stopped (``stopped_at_page``).
+    ``attrs`` say whether the pull is ``complete`` (``incomplete`` is its negation), how
+    many ``pages`` it took, whether the server ``has_more``, and for a pull stopped early
+    the error as a dict under ``error`` and where it stopped (``stopped_at_page``).
+    A plain list of :class:`Result` may be given instead of :class:`Pages`, with the
+    ``error`` that stopped it.
     """
-    records: list[Any] = []
-    key = None
-    for page in pages:
-        key, items = find_records(page.data)
-        records.extend(items)
-    if max_items is not None:
-        del records[max_items:]
-    frame = records_frame(records)
-    if pages:
-        frame.attrs.update(_result_attrs(pages[-1]))
-        frame.attrs["url"] = pages[0].url
-        frame.attrs["timings"] = tuple(page.timing for page in pages)
+    if not isinstance(pages, Pages):
+        pages = Pages("", "", list(pages), limit=max_items)
+    elif max_items is not None:
+        pages = Pages(pages.method, pages.path, pages.results, limit=max_items,
+                      error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more)
+    failure = error if error is not None else pages.error
+    frame = records_frame(pages.records)
+    results = pages.results
+    if results:
+        frame.attrs.update(_result_attrs(results[-1]))
+        frame.attrs["url"] = results[0].url
+        frame.attrs["timings"] = tuple(page.timing for page in results)
+    complete = failure is None and not pages.interrupted
     frame.attrs.update(
-        records_key=key,
-        raw=SharedPages(page.data for page in pages),
-        pages=len(pages),
-        complete=error is None,
-        incomplete=error is not None,
+        records_key=pages.records_key,
+        raw=SharedPages(pages.data),
+        pages=len(results),
+        complete=complete,
+        incomplete=not complete,
+        has_more=pages.has_more,
     )
-    if error is not None:
-        frame.attrs["error"] = error_record(error)
-        frame.attrs["stopped_at_page"] = error.page or len(pages) + 1
+    if failure is not None:
+        frame.attrs["error"] = error_record(failure)
+    if not complete:
+        frame.attrs["stopped_at_page"] = (
+            getattr(failure, "page", None) or pages.stopped_at_page or len(results) + 1
+        )
     return frame
 
 

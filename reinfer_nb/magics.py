@@ -7,10 +7,10 @@ the client, and renders answers and errors as DataFrames. State lives on the
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -18,32 +18,66 @@ from IPython.display import display
 from traitlets import Bool, Float, Integer, Unicode, observe
 
 from .cells import CallSpec, parse_body_cell, parse_query_cell
-from .client import DEFAULT_RETRIES, DEFAULT_TIMEOUT, Client, Result
-from .credentials import TOKEN_ENV_VAR, Context, Token, load_contexts, resolve_token
-from .endpoints import Endpoint, normalise_endpoint
-from .errors import ApiError, ConfigError, ReinferError
+from .client import Client
+from .credentials import TOKEN_ENV_VAR
+from .errors import ConfigError, FetchInterrupted, ReinferError
+from .login import Login, resolve_login
+from .retry import RetryPolicy
 from .timing import TimingLog
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .results import Pages
     from .sandbox import Sandbox
     from .widgets import TimingWidget
 
 __all__ = ["ReinferMagics", "get_client", "get_sandbox", "load_extension", "unload_extension"]
 
-ENDPOINT_ENV_VAR = "REINFER_ENDPOINT"
+_DEFAULTS = RetryPolicy()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _arguments(*decorators: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """Several ``@argument`` decorators declared once, for every magic that takes them."""
+
+    def apply(func: _F) -> _F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+# Options shared by the request magics (IPython's magic_arguments, declared once).
+_output_options = _arguments(
+    argument("-o", "--output", metavar="NAME", help="Store the result in this variable."),
+    argument("--raw", action="store_true", help="Return the parsed JSON, not a DataFrame."),
+)
+_paging_options = _arguments(
+    argument("--all", action="store_true", help="Follow `continuation` through every page."),
+    argument("--limit", type=int, metavar="N", help="At most N rows (stops paging there)."),
+    argument("--max-pages", type=int, metavar="N", help="At most N pages (implies --all)."),
+)
+_query_line = _arguments(
+    argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets."),
+    argument("params", nargs="*", help="Query parameters as name=value (line form)."),
+)
+_body_options = _arguments(
+    argument("-b", "--body", metavar="VAR", help="Take the JSON body from this variable."),
+    argument("path", nargs="?", help="API path (line form)."),
+)
 
 
 @magics_class
 class ReinferMagics(Magics):
     """Magics for the Re:infer / Communications Mining API (``%load_ext reinfer_nb``)."""
 
-    timeout = Float(DEFAULT_TIMEOUT, help="Seconds per attempt (connect and read).").tag(
+    timeout = Float(_DEFAULTS.timeout, help="Seconds per attempt (connect and read).").tag(
         config=True
     )
     retries = Integer(
-        DEFAULT_RETRIES, help="Retries of idempotent calls on 5xx, 429 and connection failures."
+        _DEFAULTS.retries, help="Retries of idempotent calls on 5xx, 429 and connection failures."
     ).tag(config=True)
     fail_on_error = Bool(
         True,
@@ -64,7 +98,7 @@ class ReinferMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # Set before Magics.__init__, which applies %config settings and so fires observers.
         self.client: Client | None = None
-        self.context_name: str | None = None
+        self.login: Login | None = None
         self.timing_log = TimingLog()
         self.sandbox: Sandbox | None = None
         self._widgets: list[TimingWidget] = []
@@ -79,10 +113,13 @@ class ReinferMagics(Magics):
 
     # -- settings ---------------------------------------------------------------------
 
+    def _policy(self) -> RetryPolicy:
+        return _DEFAULTS.replace(timeout=self.timeout, retries=self.retries)
+
     @observe("timeout", "retries")
     def _apply_client_settings(self, change: Any) -> None:
         if self.client is not None:
-            setattr(self.client, change["name"], change["new"])
+            self.client.policy = self.client.policy.replace(**{change["name"]: change["new"]})
 
     # -- login ------------------------------------------------------------------------
 
@@ -127,86 +164,34 @@ class ReinferMagics(Magics):
                 UserWarning,
                 stacklevel=2,
             )
-        endpoint, token, label = self._choose_login(args)
-        env_var = args.token_env or self.token_env
-        client = Client(
-            endpoint, token, timeout=self.timeout, retries=self.retries,
-            timing_log=self.timing_log,
+        login = resolve_login(
+            endpoint=args.endpoint,
+            org=args.org,
+            tenant=args.tenant,
+            domain=args.domain,
+            context=args.context,
+            contexts_file=args.contexts_file,
+            demo=args.demo,
+            token=args.token,
+            token_env=args.token_env or self.token_env,
+            prompt=not args.no_prompt and self._can_prompt(),
+            sandbox=self._embedded_sandbox,
         )
-        user: dict[str, Any] = {}
-        if not args.no_check:
-            try:
-                user = client.whoami()
-            except ReinferError as err:
-                client.close()
-                raise _login_error(err, client.endpoint, label, env_var) from None
+        client, user = login.connect(
+            check=not args.no_check, timing_log=self.timing_log, policy=self._policy()
+        )
         if self.client is not None:
             self.client.close()
-        self.client, self.context_name = client, label
+        self.client, self.login = client, login
         if args.output:
             self._user_ns[args.output] = client
         who = user.get("username") or user.get("email") or "(not checked)"
-        where = " [embedded sandbox: sample data, not a real tenant]" if label == "sandbox" else (
-            f" [context {label}]" if label else ""
+        where = (
+            " [embedded sandbox: sample data, not a real tenant]" if login.is_sandbox
+            else f" [context {login.context_name}]" if login.context_name
+            else ""
         )
         print(f"Logged in to {client.endpoint.root} as {who}, token {client.token.hint}{where}")
-
-    def _choose_login(self, args: Any) -> tuple[Endpoint, Token, str | None]:
-        """The endpoint, token and a label (context name or "sandbox") for a login."""
-        env_var = args.token_env or self.token_env
-        chosen = [
-            name for name, given in (
-                ("--endpoint", args.endpoint), ("--org/--tenant", args.org or args.tenant),
-                ("--domain", args.domain), ("--context", args.context), ("--demo", args.demo),
-            ) if given
-        ]
-        if len(chosen) > 1:
-            raise ConfigError(f"Choose one of {', '.join(chosen)}, not several.")
-        if args.demo or (not chosen and self._defaults_to_sandbox(env_var, args)):
-            sandbox = self._ensure_sandbox()
-            return normalise_endpoint(sandbox.url), Token(sandbox.token), "sandbox"
-        label = None
-        context_token: Token | None = None
-        if args.context:
-            context = load_contexts(args.contexts_file).get(args.context)
-            endpoint, context_token, label = _context_login(context)
-        elif args.org or args.tenant:
-            if not (args.org and args.tenant):
-                raise ConfigError("--org and --tenant go together: give both.")
-            endpoint = Endpoint.uipath(args.org, args.tenant)
-        elif args.domain:
-            endpoint = Endpoint.reinfer_io(args.domain)
-        elif args.endpoint:
-            endpoint = normalise_endpoint(args.endpoint)
-        elif os.environ.get(ENDPOINT_ENV_VAR):
-            endpoint = normalise_endpoint(os.environ[ENDPOINT_ENV_VAR])
-        else:
-            contexts = load_contexts(args.contexts_file)
-            if contexts.current_context is None:
-                raise ConfigError(
-                    f"{env_var} is set but no endpoint is: set {ENDPOINT_ENV_VAR}, or pass "
-                    "--endpoint URL, --org/--tenant, --domain or --context "
-                    "(--demo for the sandbox)."
-                )
-            context = contexts.get(None)
-            endpoint, context_token, label = _context_login(context)
-        token = resolve_token(
-            args.token or context_token,
-            env_var=env_var,
-            prompt=False if args.no_prompt or not self._can_prompt() else True,
-        )
-        return endpoint, token, label
-
-    def _defaults_to_sandbox(self, env_var: str, args: Any) -> bool:
-        """No endpoint anywhere: the embedded sandbox is the default."""
-        if os.environ.get(ENDPOINT_ENV_VAR) or args.token:
-            return False
-        if os.environ.get(env_var):
-            return False
-        try:
-            return load_contexts(args.contexts_file).current_context is None
-        except ConfigError:
-            return True
 
     def _can_prompt(self) -> bool:
         kernel = getattr(self.shell, "kernel", None)
@@ -214,7 +199,8 @@ class ReinferMagics(Magics):
             return bool(getattr(kernel, "_allow_stdin", False))
         return bool(sys.stdin and sys.stdin.isatty())
 
-    def _ensure_sandbox(self) -> Sandbox:
+    def _embedded_sandbox(self) -> Sandbox:
+        """The sandbox these magics started (one per shell), started on first use."""
         if self.sandbox is None:
             from .sandbox import start_sandbox
 
@@ -227,19 +213,15 @@ class ReinferMagics(Magics):
         if self.client is not None:
             self.client.close()
         self.client = None
-        self.context_name = None
+        self.login = None
         print("Logged out: the token is forgotten.")
 
     # -- calls ------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("-o", "--output", metavar="NAME", help="Store the result in this variable.")
-    @argument("--all", action="store_true", help="Follow `continuation` through every page.")
-    @argument("--limit", type=int, metavar="N", help="At most N rows (stops paging there).")
-    @argument("--max-pages", type=int, metavar="N", help="At most N pages (implies --all).")
-    @argument("--raw", action="store_true", help="Return the parsed JSON, not a DataFrame.")
-    @argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets.")
-    @argument("params", nargs="*", help="Query parameters as name=value (line form).")
+    @_output_options
+    @_paging_options
+    @_query_line
     @no_var_expand
     @line_cell_magic
     def reinfer_get(self, line: str = "", cell: str | None = None) -> Any:
@@ -262,10 +244,8 @@ class ReinferMagics(Magics):
         return self._query_call("GET", self.reinfer_get, line, cell)
 
     @magic_arguments()
-    @argument("-o", "--output", metavar="NAME", help="Store the result in this variable.")
-    @argument("--raw", action="store_true", help="Return the parsed JSON, not a DataFrame.")
-    @argument("path", nargs="?", help="API path (line form).")
-    @argument("params", nargs="*", help="Query parameters as name=value (line form).")
+    @_output_options
+    @_query_line
     @no_var_expand
     @line_cell_magic
     def reinfer_delete(self, line: str = "", cell: str | None = None) -> Any:
@@ -281,14 +261,9 @@ class ReinferMagics(Magics):
         return self._query_call("DELETE", self.reinfer_delete, line, cell)
 
     @magic_arguments()
-    @argument("-o", "--output", metavar="NAME", help="Store the result in this variable.")
-    @argument("--raw", action="store_true", help="Return the parsed JSON, not a DataFrame.")
-    @argument("-b", "--body", metavar="VAR", help="Take the JSON body from this variable.")
-    @argument("--all", action="store_true",
-              help="Follow `continuation` in the body through every page (queries).")
-    @argument("--limit", type=int, metavar="N", help="At most N rows (stops paging there).")
-    @argument("--max-pages", type=int, metavar="N", help="At most N pages (implies --all).")
-    @argument("path", nargs="?", help="API path (line form).")
+    @_output_options
+    @_body_options
+    @_paging_options
     @no_var_expand
     @line_cell_magic
     def reinfer_post(self, line: str = "", cell: str | None = None) -> Any:
@@ -305,10 +280,8 @@ class ReinferMagics(Magics):
         return self._body_call("POST", self.reinfer_post, line, cell)
 
     @magic_arguments()
-    @argument("-o", "--output", metavar="NAME", help="Store the result in this variable.")
-    @argument("--raw", action="store_true", help="Return the parsed JSON, not a DataFrame.")
-    @argument("-b", "--body", metavar="VAR", help="Take the JSON body from this variable.")
-    @argument("path", nargs="?", help="API path (line form).")
+    @_output_options
+    @_body_options
     @no_var_expand
     @line_cell_magic
     def reinfer_put(self, line: str = "", cell: str | None = None) -> Any:
@@ -344,15 +317,10 @@ class ReinferMagics(Magics):
 
     def _run(self, method: str, spec: CallSpec, args: Any) -> Any:
         client = self._require_client()
-        paginate = getattr(args, "all", False) or getattr(args, "max_pages", None) is not None
-        limit = getattr(args, "limit", None)
-        params = _group_params(spec.params)
+        params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
-        if paginate:
-            from .frames import paused_gc
-
-            with paused_gc():  # a bulk pull decodes millions of small objects
-                return self._run_pages(client, method, spec.path, params, body, args)
+        if getattr(args, "all", False) or getattr(args, "max_pages", None) is not None:
+            return self._run_pages(client, method, spec.path, params, body, args)
         try:
             result = client.request(method, spec.path, params=params, json=body)
         except ConfigError:
@@ -363,75 +331,49 @@ class ReinferMagics(Magics):
             return self._deliver(result.data, args)
         from .frames import to_frame
 
-        return self._deliver(to_frame(result, max_items=limit), args)
+        return self._deliver(to_frame(result, max_items=getattr(args, "limit", None)), args)
 
     def _run_pages(
         self, client: Client, method: str, path: str, params: Any, body: Any, args: Any
     ) -> Any:
-        from .frames import error_frame, pages_to_frame
+        """``--all``: :meth:`Client.fetch_all`, rendered; rows fetched are kept on failure."""
+        from .frames import pages_to_frame
 
-        pages: list[Result] = []
-        rows = 0
-        bar = self._progress_bar(f"{method} {path}", args.limit)
-        failure: ReinferError | None = None
         try:
-            for page in client.paginate(
-                method, path, params=params, json=body, max_pages=args.max_pages,
-                max_items=args.limit,
-            ):
-                pages.append(page)
-                before, rows = rows, rows + len(_records(page))
-                if bar is not None:
-                    bar.update(min(rows, args.limit or rows) - min(before, args.limit or before))
-        except ConfigError:
-            raise
-        except ReinferError as err:
-            failure = err
-        except KeyboardInterrupt:
+            pages = client.fetch_all(
+                method, path, params=params, json=body, limit=args.limit,
+                max_pages=args.max_pages, progress=self.progress,
+            )
+        except FetchInterrupted as stop:
             # The stop button: keep what was fetched, then let the interrupt through.
             if args.output:
-                stopped = ReinferError(
-                    f"Interrupted at page {len(pages) + 1}.", method=method, path=path
-                )
-                stopped.page = len(pages) + 1
-                kept = pages_to_frame(pages, max_items=args.limit, error=stopped)
-                self._user_ns[args.output] = kept
-                print(f"Interrupted: the {len(kept)} rows fetched are in `{args.output}`.",
-                      file=sys.stderr)
+                self._user_ns[args.output] = pages_to_frame(stop.pages)
+                print(f"Interrupted: the {stop.pages.rows} rows fetched are in "
+                      f"`{args.output}`.", file=sys.stderr)
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if failure is None:
-            if args.raw:
-                return self._deliver([page.data for page in pages], args)
-            return self._deliver(pages_to_frame(pages, max_items=args.limit), args)
-        kept = pages_to_frame(pages, max_items=args.limit, error=failure)
-        failure.message = (
-            f"Stopped at page {failure.page or len(pages) + 1} after {len(kept)} rows: "
-            f"{failure.message}"
-            + (f" The {len(kept)} rows fetched are in `{args.output}`." if args.output else "")
-        )
-        failure.args = (failure.message,)
-        if args.output:
-            self._user_ns[args.output] = kept
-        self._show_error_frame(error_frame(failure))
-        if self.fail_on_error:
-            raise failure
-        self._scope_display_options()
-        return kept
+        if pages.error is None:
+            return self._deliver(pages.data if args.raw else pages_to_frame(pages), args)
+        return self._fail(pages.error, args, kept=pages)
 
-    def _fail(self, err: ReinferError, args: Any) -> Any:
-        """Show the error frame, store it, then fail the cell (unless configured not to)."""
-        from .frames import error_frame
+    def _fail(self, err: ReinferError, args: Any, kept: Pages | None = None) -> Any:
+        """Show the error frame, store the result, then fail the cell (unless configured
+        not to). ``kept``: the pages fetched before a pull failed (stored in ``-o``)."""
+        from .frames import error_frame, pages_to_frame
 
         frame = error_frame(err)
+        value = frame if kept is None else pages_to_frame(kept)
         if args.output:
-            self._user_ns[args.output] = frame
+            self._user_ns[args.output] = value
         if not self.fail_on_error:
-            self._scope_display_options(wide=True)
-            return frame
+            if kept is None:
+                self._scope_display_options(wide=True)
+                return frame
+            self._show_error_frame(frame)
+            self._scope_display_options()
+            return value
         self._show_error_frame(frame)
+        if kept is not None and args.output:
+            print(f"The {kept.rows} rows fetched are in `{args.output}`.", file=sys.stderr)
         raise err
 
     def _show_error_frame(self, frame: pd.DataFrame) -> None:
@@ -452,13 +394,6 @@ class ReinferMagics(Magics):
                 "Not logged in: run %reinfer_login first (%reinfer_login --demo for the sandbox)."
             )
         return self.client
-
-    def _progress_bar(self, label: str, total: int | None) -> Any:
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=label[:60], unit=" rows", leave=False)
 
     def _scope_display_options(self, *, wide: bool = False) -> None:
         """Show at most display_limit rows (and, if wide, whole messages) of this cell's
@@ -525,7 +460,7 @@ class ReinferMagics(Magics):
             self.timing_log.to_csv(args.csv)
             print(f"Wrote {len(self.timing_log)} calls to {args.csv}")
         if args.summary:
-            print(_summary_line(self.timing_log))
+            print(self.timing_log.summary().line())
         if args.output:
             frame = self.timing_log.to_frame()
             self._user_ns[args.output] = frame
@@ -561,71 +496,6 @@ class ReinferMagics(Magics):
         self._restore_display()
 
 
-def _context_login(context: Context) -> tuple[Endpoint, Token | None, str]:
-    """The endpoint, token (if the context has one) and name of a named context."""
-    return normalise_endpoint(context.endpoint), context.token, context.name
-
-
-def _group_params(params: list[tuple[str, str]]) -> dict[str, Any]:
-    """Query parameters; a repeated name becomes a list (``id=a&id=b``)."""
-    grouped: dict[str, Any] = {}
-    for name, value in params:
-        if name in grouped:
-            existing = grouped[name]
-            grouped[name] = [*existing, value] if isinstance(existing, list) else [existing, value]
-        else:
-            grouped[name] = value
-    return grouped
-
-
-def _records(result: Result) -> list[Any]:
-    from .records import find_records
-
-    return find_records(result.data)[1]
-
-
-def _summary_line(log: TimingLog) -> str:
-    summary = log.summary()
-    if not summary.calls:
-        return "No calls yet."
-
-    def ms(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1f} ms"
-
-    share = "n/a" if summary.server_share is None else f"{summary.server_share:.0%}"
-    return (
-        f"{summary.calls} calls; server median {ms(summary.server_median_ms)}, p95 "
-        f"{ms(summary.server_p95_ms)}; network median {ms(summary.network_median_ms)}, p95 "
-        f"{ms(summary.network_p95_ms)}; {share} of the time on the server"
-    )
-
-
-def _login_error(
-    err: ReinferError, endpoint: Endpoint, label: str | None, env_var: str
-) -> ReinferError:
-    """A login failure, with what to do about it."""
-    if isinstance(err, ApiError) and err.http_status in (401, 403):
-        fix = (
-            f"update the token of context {label!r} (`re config add --name {label}`)"
-            if label and label != "sandbox"
-            else f"set {env_var}"
-        )
-        err.message = (
-            f"The token was refused by {endpoint.root} (HTTP {err.http_status}): regenerate it "
-            f"on your account page, {fix}, and run %reinfer_login again."
-        )
-    elif isinstance(err, ApiError) and err.http_status == 404:
-        err.message = (
-            f"{endpoint.root}/auth/user was not found (HTTP 404): the endpoint is probably not "
-            "the tenant root; use https://<domain>.reinfer.io or "
-            "https://cloud.uipath.com/<org>/<tenant>/reinfer_."
-        )
-    else:
-        err.message = f"Login check failed: {err.message}"
-    err.args = (err.message,)
-    return err
-
-
 def _magics(shell: Any = None) -> ReinferMagics:
     if shell is None:
         from IPython import get_ipython
@@ -648,10 +518,8 @@ def get_client(shell: Any = None) -> Client:
 def get_sandbox(shell: Any = None) -> Sandbox | None:
     """The embedded sandbox when the current login is to it (for its faults and stats)."""
     magics = _magics(shell)
-    sandbox, client = magics.sandbox, magics.client
-    if sandbox is None or client is None:
-        return None
-    return sandbox if client.endpoint == normalise_endpoint(sandbox.url) else None
+    login = magics.login
+    return login.sandbox if login is not None and magics.client is not None else None
 
 
 def load_extension(shell: Any) -> ReinferMagics:

@@ -259,6 +259,21 @@ class TimingSummary:
     client_p95_ms: float | None
     server_share: float | None
 
+    def line(self) -> str:
+        """The summary in one line of text (what ``%reinfer_timing --summary`` prints)."""
+        if not self.calls:
+            return "No calls yet."
+        share = "n/a" if self.server_share is None else f"{self.server_share:.0%}"
+        return (
+            f"{self.calls} calls; server median {_ms(self.server_median_ms)}, p95 "
+            f"{_ms(self.server_p95_ms)}; network median {_ms(self.network_median_ms)}, p95 "
+            f"{_ms(self.network_p95_ms)}; {share} of the time on the server"
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
+
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:
     """The ``q``-th percentile (0-100) of sorted values, interpolated as numpy's default."""

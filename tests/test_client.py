@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from reinfer_nb.client import Client
-from reinfer_nb.errors import ApiError, ConfigError, NetworkError
+from reinfer_nb.frames import to_frame
+from reinfer_nb.errors import ApiError, ConfigError, NetworkError, PaginationError
 from reinfer_nb.timing import TimingLog
 
 SOURCE = "/api/_private/sources/dev/{name}/comments"
@@ -26,7 +27,7 @@ def test_success_result(client: Client, sb) -> None:
     assert result.timing.server_ms is not None and result.timing.server_ms >= 0
     assert result.timing.network_ms is not None and result.timing.client_ms >= result.timing.server_ms
     assert client.timing_log.last(1)[0] is result.timing
-    frame = result.frame()
+    frame = to_frame(result)
     assert {"id", "owner", "name"} <= set(frame.columns)
 
 
@@ -156,10 +157,11 @@ def test_pagination_failure_keeps_the_page_number(client: Client, sb) -> None:
     name = first_source(client)
     sb.inject("error", path=r"/comments$", status=500, skip=2, times=10)
     got = []
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(PaginationError) as info:
         for page in client.paginate("GET", SOURCE.format(name=name), params={"limit": 10}):
             got.append(page)
-    assert len(got) == 2 and info.value.page == 3 and info.value.items_before == 20
+    assert len(got) == 2 and info.value.page == 3 and info.value.rows == 20
+    assert isinstance(info.value.cause, ApiError) and info.value.cause.http_status == 500
 
 
 def test_keep_alive_one_connection_for_many_calls(sb) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from reinfer_nb.client import Client, Result
-from reinfer_nb.errors import ApiError, NetworkError, ReinferError
+from reinfer_nb.errors import ApiError, NetworkError, PaginationError, ReinferError
 
 from .support.servers import (
     PROXY_502,
@@ -214,13 +214,14 @@ def test_post_fault_is_not_resent(case: Case, server: LoopbackServer) -> None:
         assert client.post(PATH, {}).attempts == 1
 
 
-def collect(client: Client, method: str) -> tuple[list[Result], ReinferError | None]:
+def collect(client: Client, method: str) -> tuple[list[Result], PaginationError | None]:
     pages: list[Result] = []
     try:
         for page in client.paginate(method, PATH, params={"limit": PER_PAGE}):
             pages.append(page)
             assert len(pages) < 50
-    except ReinferError as err:
+    except PaginationError as err:
+        assert err.__cause__ is err.cause and err.kind == err.cause.kind
         return pages, err
     return pages, None
 
@@ -237,8 +238,8 @@ def test_fault_in_the_middle_of_pagination(case: Case, method: str) -> None:
     with LoopbackServer(listing) as server, client_for(server.url) as client:
         pages, err = collect(client, method)
         assert err is not None and ids(pages) == ["c1-0", "c1-1"]  # page 1 is kept
-        check_error(err, case.kind, case.reason, method, case.words)
-        assert err.page == 2 and err.items_before == PER_PAGE
+        check_error(err.cause, case.kind, case.reason, method, case.words)
+        assert err.page == 2 and err.rows == PER_PAGE
         tries = RETRIES + 1 if case.retried else 1
         assert listing.faults_fired == tries and err.attempts == tries
         check_log(client, ["ok"] + [case.kind] * tries, case.status, after_page=True)
@@ -321,7 +322,7 @@ def test_connection_refused_mid_pagination(method: str) -> None:
     with LoopbackServer(listing) as server, client_for(server.url) as client:
         pages, err = collect(client, method)
         assert err is not None and ids(pages) == ["c1-0", "c1-1"]
-        check_error(err, "network", "refused", method, ("refused",))
+        check_error(err.cause, "network", "refused", method, ("refused",))
         assert err.page == 2 and err.attempts == RETRIES + 1
         check_log(client, ["ok"] + ["network"] * (RETRIES + 1), after_page=True)
         server.reopen()
@@ -357,7 +358,7 @@ def test_unresolvable_host_mid_pagination(method: str, resolver: NoDns) -> None:
         with client_for(f"http://localhost:{server.port}") as client:
             pages, err = collect(client, method)
             assert err is not None and ids(pages) == ["c1-0", "c1-1"] and err.page == 2
-            check_error(err, "network", "dns", method, ("cannot resolve", "localhost"))
+            check_error(err.cause, "network", "dns", method, ("cannot resolve", "localhost"))
             check_log(client, ["ok", "network"], after_page=True)
             resolver.fail_all, listing.before_page = False, {}
             assert len(ids(collect(client, method)[0])) == 3 * PER_PAGE
@@ -400,7 +401,7 @@ def test_tls_failure_mid_pagination(method: str, certificates: Any) -> None:
         with client_for(server.url, verify=str(cert_a)) as client:
             pages, err = collect(client, method)
             assert err is not None and ids(pages) == ["c1-0", "c1-1"] and err.page == 2
-            check_error(err, "network", "tls", method, ("TLS handshake",))
+            check_error(err.cause, "network", "tls", method, ("TLS handshake",))
             check_log(client, ["ok", "network"], after_page=True)
             server.set_tls(good)
             listing.before_page = {}
@@ -430,7 +431,7 @@ def test_connect_timeout_mid_pagination(method: str) -> None:
     with LoopbackServer(listing) as server, client_for(server.url) as client:
         pages, err = collect(client, method)
         assert err is not None and ids(pages) == ["c1-0", "c1-1"] and err.page == 2
-        check_error(err, "network", "connect_timeout", method, ("could not connect",))
+        check_error(err.cause, "network", "connect_timeout", method, ("could not connect",))
         check_log(client, ["ok"] + ["network"] * (RETRIES + 1), after_page=True)
         server.resume()
         listing.before_page = {}
@@ -500,7 +501,7 @@ def test_sandbox_faults_get_post_and_all(case: tuple[Any, ...], sb: Any, dev_sou
             for page in client.paginate("GET", listing, params={"limit": 5}):
                 pages.append(page)
         err = info.value
-        assert len(pages) == 2 and err.page == 3 and err.items_before == 10
+        assert len(pages) == 2 and err.page == 3 and err.rows == 10
         assert err.kind == error_kind and err.attempts == (RETRIES + 1 if retried else 1)
         records = client.timing_log.last(err.attempts)
         assert all(r.outcome == error_kind and "/comments" in r.path for r in records)
@@ -585,7 +586,8 @@ def test_magics_connection_faults(fault: str, shell: Any, resolver: NoDns, tmp_p
         for cell in (f"%reinfer_get -o out {PATH}", f"%%reinfer_post -o out\n{PATH}\n{{}}",
                      f"%%reinfer_get -o out --all\n{PATH}"):
             err = run(shell, cell)
-            assert isinstance(err, NetworkError) and err.reason == fault
+            cause = err.cause if isinstance(err, PaginationError) else err
+            assert isinstance(cause, NetworkError) and cause.reason == fault
             out = shell.user_ns["out"]  # the error frame, or for --all the (no) rows kept
             assert out.attrs["incomplete"] and out.attrs["error"]["kind"] == "network"
         # The next call, to a working endpoint, works.
@@ -631,6 +633,6 @@ def test_no_request_left_unmapped() -> None:
             exc = cls("boom")
         except TypeError:
             continue
-        err = map_requests_error(exc, "GET", PATH, endpoint)
+        err = map_requests_error(exc, "GET", PATH, endpoint).to_error("GET", PATH)
         assert isinstance(err, ReinferError) and err.message and "\n" not in err.message
         assert re.search(r"GET /api/v1/things", err.message) or err.kind == "config"

@@ -6,7 +6,7 @@ import pandas as pd
 
 from reinfer_nb.errors import ApiError, NetworkError
 from reinfer_nb.frames import ERROR_COLUMNS, error_frame, to_frame
-from reinfer_nb.records import find_records
+from reinfer_nb.results import find_records
 
 
 def test_list_of_records_with_nested_fields_flattened() -> None:

@@ -12,8 +12,8 @@ import pytest
 from IPython.utils.capture import capture_output
 
 from reinfer_nb.client import Client
-from reinfer_nb.errors import ApiError, ConfigError, NetworkError
-from reinfer_nb.frames import ERROR_COLUMNS
+from reinfer_nb.errors import ApiError, ConfigError, LoginError, NetworkError, PaginationError
+from reinfer_nb.frames import ERROR_COLUMNS, pages_to_frame, to_frame
 from reinfer_nb.magics import get_client
 
 from .support.shell import login
@@ -96,7 +96,9 @@ def test_login_with_custom_token_variable_and_context(ip: Any, sb: Any, tmp_path
 def test_bad_token_gives_one_line_with_what_to_do(ip: Any, sb: Any) -> None:
     os.environ.update(REINFER_ENDPOINT=sb.url, REINFER_TOKEN="wrong-token-000000000000")
     result, out = run(ip, "%reinfer_login")
-    assert isinstance(result.error_in_exec, ApiError)
+    err = result.error_in_exec
+    assert isinstance(err, LoginError) and isinstance(err.cause, ApiError) and err.kind == "api"
+    assert err.__cause__ is err.cause and err.http_status == 401
     assert "token was refused" in str(result.error_in_exec) and "REINFER_TOKEN" in str(
         result.error_in_exec
     )
@@ -127,7 +129,9 @@ def test_unreachable_endpoint_and_no_check(ip: Any) -> None:
     m = magics(ip)
     m.retries = 0
     result, _ = run(ip, "%reinfer_login --endpoint http://127.0.0.1:9")
-    assert isinstance(result.error_in_exec, NetworkError)
+    err = result.error_in_exec
+    assert isinstance(err, LoginError) and isinstance(err.cause, NetworkError)
+    assert err.cause.reason == "refused" and err.kind == "network"
     assert "Login check failed" in str(result.error_in_exec)
     result, out = run(ip, "%reinfer_login --endpoint http://127.0.0.1:9 --no-check")
     assert result.success and "not checked" in out.stdout
@@ -160,7 +164,7 @@ def test_line_form_and_raw(ip: Any, sb: Any) -> None:
 def test_magic_and_client_give_the_same_frame(ip: Any, sb: Any) -> None:
     login(ip, sb)
     frame = ip.run_line_magic("reinfer_get", "/api/v1/datasets")
-    direct = get_client(ip).get("/api/v1/datasets").frame()
+    direct = to_frame(get_client(ip).get("/api/v1/datasets"))
     pd.testing.assert_frame_equal(frame, direct)
 
 
@@ -228,11 +232,50 @@ def test_fault_midway_keeps_pages_fetched(ip: Any, sb: Any) -> None:
     result, out = run(ip, "%%reinfer_get -o df --all\n"
                           "/api/_private/sources/dev/{name}/comments\nlimit: 10")
     err = result.error_in_exec
-    assert isinstance(err, ApiError) and "Stopped at page 4 after 30 rows" in str(err)
+    assert isinstance(err, PaginationError) and isinstance(err.cause, ApiError)
+    assert "Stopped at page 4 after 30 rows" in str(err) and (err.page, err.rows) == (4, 30)
+    assert "The 30 rows fetched are in `df`." in out.stderr
     frame = ip.user_ns["df"]
     assert len(frame) == 30 and frame.attrs["incomplete"] and not frame.attrs["complete"]
     assert frame.attrs["error"]["http_status"] == 500 and frame.attrs["stopped_at_page"] == 4
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def assert_same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Equal frames and equal attrs (timing records differ by time: compared by path)."""
+    pd.testing.assert_frame_equal(a, b)
+
+    def stable(attrs: dict[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in attrs.items() if k not in {"timing", "timings", "url"}}
+        if "error" in kept:
+            kept["error"] = {k: v for k, v in kept["error"].items() if k != "server_ms"}
+        return kept
+
+    assert stable(a.attrs) == stable(b.attrs)
+    assert [t.path for t in a.attrs.get("timings", ())] == [
+        t.path for t in b.attrs.get("timings", ())
+    ]
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["complete", "partial"])
+def test_all_is_a_thin_wrapper_over_fetch_all(ip: Any, sb: Any, partial: bool) -> None:
+    """%%reinfer_get --all and Client.fetch_all give identical frames and attrs."""
+    login(ip, sb)
+    name = ip.user_ns["name"] = source_name(ip)
+    path = f"/api/_private/sources/dev/{name}/comments"
+    fault = {"path": r"/comments$", "status": 500, "skip": 3, "times": 8}
+    if partial:
+        sb.inject("error", **fault)
+    result, _ = run(ip, f"%%reinfer_get -o df --all --limit 45\n{path}\nlimit: 10")
+    assert result.success is not partial
+    if partial:
+        sb.clear_faults()
+        sb.inject("error", **fault)
+    pages = get_client(ip).fetch_all("GET", path, params={"limit": 10}, limit=45)
+    assert pages.complete is not partial and (pages.error is not None) is partial
+    assert pages.has_more is not partial
+    assert_same_frames(ip.user_ns["df"], pages_to_frame(pages))
+    assert len(ip.user_ns["df"]) == (30 if partial else 45)
 
 
 def test_post_query_all(ip: Any, sb: Any) -> None:

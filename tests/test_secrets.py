@@ -163,7 +163,7 @@ def test_reprs_and_strs_of_every_public_object(echo: LoopbackServer, ip: Any, sb
         objects += [client, client.endpoint, client.timing_log, client.token]
         result = client.get("/api/v1/ok")
         pages = list(client.paginate("GET", "/api/v1/ok"))
-        objects += [result, result.timing, *result.timing.metrics, result.frame(),
+        objects += [result, result.timing, *result.timing.metrics, to_frame(result),
                     to_frame(result), pages_to_frame(pages)]
         errors = failures(client)
         objects += errors + [error_frame(err) for err in errors]

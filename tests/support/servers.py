@@ -577,3 +577,88 @@ def no_dns(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...] = ()) -> Iter
     monkeypatch.setattr(socket, "gethostbyname", guard.gethostbyname)
     monkeypatch.setattr(socket, "gethostbyname_ex", guard.gethostbyname_ex)
     yield guard
+
+
+# --------------------------------------------------------------------------- proxy
+
+
+class ConnectProxy:
+    """A forward proxy on 127.0.0.1 that tunnels ``CONNECT`` to loopback targets only.
+
+    ``tunnels`` lists the ``host:port`` of each tunnel opened; ``plain`` lists the
+    requests it was sent in clear text (absolute-URI requests, which a client must never
+    send through a proxy: they would show the token), each answered with a 502.
+    Every socket has a timeout and every relay ends when either side closes.
+    """
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+        self.plain: list[Seen] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.create_server((HOST, 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://{HOST}:{self.port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> ConnectProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(SOCKET_TIMEOUT)
+            request, rest = _read_request(conn, b"", 0)
+            if request is None:
+                return
+            if request.method != "CONNECT":
+                self.plain.append(request)
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+                return
+            host, _, port = request.target.rpartition(":")
+            if not _is_ip(host) or not ipaddress.ip_address(host.strip("[]")).is_loopback:
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.tunnels.append(request.target)
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=5) as up:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                if rest:
+                    up.sendall(rest)
+                self._relay(conn, up)
+
+    def _relay(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while not self._stop.is_set():
+            ready, _, _ = select.select(list(peers), [], [], 0.1)
+            for sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                peers[sock].sendall(data)

@@ -1,0 +1,173 @@
+"""What calls return: one :class:`Result` per call, :class:`Pages` for a multi-page pull,
+and :func:`find_records`, which finds the list of records in an answer.
+
+Pure data (no HTTP, no pandas): :func:`reinfer_nb.frames.to_frame` and
+:func:`reinfer_nb.frames.pages_to_frame` turn them into DataFrames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import PaginationError
+    from .timing import TimingRecord
+
+__all__ = ["Pages", "Result", "continuation_of", "find_records"]
+
+# Keys that hold the records of a listing, most specific first.
+RECORD_KEYS = (
+    "comments",
+    "results",
+    "sources",
+    "datasets",
+    "projects",
+    "users",
+    "streams",
+    "triggers",
+    "buckets",
+    "emails",
+    "audit_events",
+    "labellers",
+    "predictions",
+    "integrations",
+    "quotas",
+)
+
+
+def find_records(data: Any) -> tuple[str | None, list[Any]]:
+    """The key and list of records of an answer.
+
+    A listing (``{"status": "ok", "datasets": [...]}``) gives its list; a single object
+    (``{"status": "ok", "source": {...}}``) gives a one-item list; anything else gives the
+    answer itself, without ``status``, as one record.
+    """
+    if isinstance(data, list):
+        return None, data
+    if not isinstance(data, dict):
+        return None, [{"value": data}]
+    for key in RECORD_KEYS:
+        if isinstance(data.get(key), list):
+            return key, data[key]
+    fields = {k: v for k, v in data.items() if k != "status"}
+    lists = [k for k, v in fields.items() if isinstance(v, list)]
+    if len(lists) == 1:
+        return lists[0], fields[lists[0]]
+    if len(fields) == 1:
+        ((key, value),) = fields.items()
+        if isinstance(value, dict):
+            return key, [value]
+    return None, [fields or {"status": data.get("status")}]
+
+
+def continuation_of(data: Any) -> str | None:
+    """The token of the page after this answer, if there is one.
+
+    Most listings say ``continuation``; the labellings listing pages with ``after`` and
+    ends with an empty page.
+    """
+    if not isinstance(data, dict):
+        return None
+    value = data.get("continuation")
+    if value is None and isinstance(data.get("after"), str) and find_records(data)[1]:
+        value = data["after"]
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One successful call: the parsed JSON, the HTTP status, the URL and its timing."""
+
+    data: Any
+    http_status: int
+    method: str
+    url: str
+    timing: TimingRecord
+    attempts: int = 1
+
+    @property
+    def path(self) -> str:
+        """The path and query below the tenant root."""
+        return self.timing.path
+
+    @property
+    def records(self) -> list[Any]:
+        """The answer's list of records (see :func:`find_records`)."""
+        return find_records(self.data)[1]
+
+    @property
+    def continuation(self) -> str | None:
+        """The token of the next page, if the answer has one (see :func:`continuation_of`)."""
+        return continuation_of(self.data)
+
+
+@dataclass
+class Pages:
+    """The pages of a multi-page pull (:meth:`reinfer_nb.client.Client.fetch_all`).
+
+    * ``results``: one :class:`Result` per page fetched, in order;
+    * ``limit``: the most rows wanted (None: all); :attr:`records` keeps at most that many;
+    * ``error``: the :class:`~reinfer_nb.errors.PaginationError` that stopped the pull, if
+      one did (the pages before it are kept);
+    * ``interrupted``: the pull was stopped by Ctrl-C (the pages before it are kept);
+    * ``has_more``: the server had more when ``limit`` or ``max_pages`` stopped the pull.
+    """
+
+    method: str
+    path: str
+    results: list[Result] = field(default_factory=list)
+    limit: int | None = None
+    error: PaginationError | None = None
+    interrupted: bool = False
+    has_more: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing stopped the pull early: no error, no interrupt."""
+        return self.error is None and not self.interrupted
+
+    @property
+    def records_key(self) -> str | None:
+        """The answers' key of the records (``comments``, ``results``...)."""
+        return find_records(self.results[-1].data)[0] if self.results else None
+
+    @property
+    def records(self) -> list[Any]:
+        """The records of every page, at most ``limit`` of them."""
+        out: list[Any] = []
+        for result in self.results:
+            out.extend(result.records)
+        if self.limit is not None:
+            del out[self.limit:]
+        return out
+
+    @property
+    def rows(self) -> int:
+        """How many records :attr:`records` holds."""
+        total = sum(len(result.records) for result in self.results)
+        return total if self.limit is None else min(total, self.limit)
+
+    @property
+    def data(self) -> list[Any]:
+        """The JSON of every page, as received."""
+        return [result.data for result in self.results]
+
+    @property
+    def stopped_at_page(self) -> int | None:
+        """The page that failed or was interrupted (1-based), if the pull stopped early."""
+        if self.error is not None:
+            return self.error.page
+        return len(self.results) + 1 if self.interrupted else None
+
+    def __repr__(self) -> str:
+        state = (
+            "complete" if self.complete
+            else "interrupted" if self.interrupted
+            else f"stopped at page {self.stopped_at_page}"
+        )
+        more = ", more on the server" if self.has_more else ""
+        return (
+            f"<Pages {self.method} {self.path}: {len(self.results)} pages, {self.rows} rows, "
+            f"{state}{more}>"
+        )
