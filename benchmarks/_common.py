@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import secrets
 import statistics
 import subprocess
@@ -112,7 +111,7 @@ def machine_table() -> Table:
 class SandboxProcess:
     """``python -m reinfer_nb.sandbox`` as a child process, on a free loopback port.
 
-    It prints ``url: ...`` and ``token: ...`` when ready; :meth:`stats` and
+    Its first stdout line, when ready, is JSON with ``url`` and the tokens; :meth:`stats` and
     :meth:`reset_stats` use its ``/_sandbox/stats`` control path over one keep-alive
     connection of their own (opened before the counters are reset, so it is not counted).
     """
@@ -142,11 +141,9 @@ class SandboxProcess:
 
         def read() -> None:
             assert self.process.stdout is not None
-            for line in self.process.stdout:
-                match = re.match(r"url:\s*(\S+)", line)
-                if match:
-                    result["url"] = match.group(1)
-                    return
+            ready = self.process.stdout.readline()  # the ready line: one JSON object
+            if ready:
+                result["url"] = json.loads(ready)["url"]
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -63,12 +64,10 @@ class ServerProcess:
             cwd=ROOT,
         )
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("url: "):
-                self.url = line.split(": ", 1)[1].strip()
-                break
-        else:
+        ready = self.proc.stdout.readline()  # the ready line: one JSON object
+        if not ready:
             raise RuntimeError("the sandbox did not start")
+        self.url = json.loads(ready)["url"]
         # One control connection, opened now, so the counts below are the clients' alone.
         self.control = requests.Session()
         self.control.headers["Authorization"] = f"Bearer {self.token}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
-
 from typing import Any
 
 import pytest
@@ -194,3 +194,93 @@ def test_control_over_http(sandbox: Sandbox, session: requests.Session) -> None:
 def test_invalid_fault_specs(spec: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Fault.from_spec(spec)
+
+
+def test_latency_adds_up_and_lets_other_faults_fire(make_sandbox: Callable[..., Any]) -> None:
+    latency = {"kind": "latency", "delay_ms": 40, "probability": 1.0}
+    with make_sandbox(comments=0, faults=[latency, {"kind": "error", "status": 503}]) as sb:
+        headers = {"Authorization": f"Bearer {sb.token}"}
+        first = requests.get(sb.url + SOURCES, headers=headers, timeout=10)
+        second = requests.get(sb.url + SOURCES, headers=headers, timeout=10)
+        assert (first.status_code, second.status_code) == (503, 200)
+        match = TIMING.match(first.headers["Server-Timing"])
+        assert match and float(match.group(1)) >= 40  # the error came after the latency
+        assert sb.stats()["faults_fired_by_kind"] == {"latency": 2, "error": 1}
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        (r"(a+)+$", "repetition inside a repetition"),
+        (r"^/api/(\w*)*x", "repetition inside a repetition"),
+        (r"(x|xy)*z", "alternation inside a repetition"),
+        (r"/(sources|datasets){2,}", "alternation inside a repetition"),
+        (r".*a.*b", "more than one repetition"),
+        (r"/a?b?c?d?e?", "more than one repetition"),
+        (r"(\w+)/\1", "backreference"),
+        ("^/api/v1/" + "x" * 200, "at most 200 characters"),
+    ],
+)
+def test_patterns_that_could_backtrack_are_refused(
+    sandbox: Sandbox, session: requests.Session, path: str, words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        sandbox.inject("error", path=path)
+    refused = session.post(sandbox.url + "/_sandbox/faults", json={"kind": "error", "path": path})
+    assert refused.status_code == 422 and words in refused.json()["message"]
+    assert sandbox.faults == []
+
+
+@pytest.mark.parametrize(
+    "path", [r"^/api/v1/sources$", "sources", r"^/api/.*/sources$", r"^/api/v\d/sources", r"s{1}"]
+)
+def test_plain_patterns_are_accepted(
+    sandbox: Sandbox, session: requests.Session, path: str
+) -> None:
+    sandbox.inject("error", path=path)
+    assert session.get(sandbox.url + SOURCES).status_code == 500
+
+
+def test_a_path_past_2048_characters_is_not_matched(
+    sandbox: Sandbox, session: requests.Session
+) -> None:
+    fault = sandbox.inject("error", path="nonexistent", times=2)
+    assert session.get(sandbox.url + "/api/v1/nonexistent" + "x" * 1900).status_code == 500
+    assert session.get(sandbox.url + "/api/v1/nonexistent" + "x" * 2100).status_code == 404
+    assert fault.seen == 1
+
+
+class SlowFault(Fault):
+    """A fault whose matching takes as long as the test wants, for the path ``slow_on``."""
+
+    slow_on = "/api/v1/sources"
+    entered = threading.Event()
+    release = threading.Event()
+
+    def matches(self, method: str, path: str) -> bool:
+        if path == self.slow_on:
+            self.entered.set()
+            self.release.wait(30)  # bounded, in case the test fails before releasing it
+        return super().matches(method, path)
+
+
+@pytest.mark.timeout(120)
+def test_matching_a_path_never_blocks_other_calls(make_sandbox: Callable[..., Any]) -> None:
+    sb = make_sandbox(comments=0, faults=[SlowFault("error", path="^/api/v1/sources$")])
+    headers = {"Authorization": f"Bearer {sb.token}"}
+    slow: list[int] = []
+    caller = threading.Thread(
+        target=lambda: slow.append(
+            requests.get(sb.url + SOURCES, headers=headers, timeout=60).status_code
+        )
+    )
+    caller.start()
+    try:
+        assert SlowFault.entered.wait(30)
+        # While that call is being matched, another is answered (no lock held meanwhile).
+        other = requests.get(sb.url + "/api/v1/projects", headers=headers, timeout=10)
+        assert other.status_code == 200
+    finally:
+        SlowFault.release.set()
+        caller.join(60)
+    assert slow == [500]

@@ -24,7 +24,7 @@ from typing import Any
 from .api.router import MAX_BODY
 from .app import build_app
 from .http.faults import KINDS, Fault, FaultSet
-from .http.server import Gateway
+from .http.server import Gateway, connectable_host
 from .http.stats import Stats
 from .data.store import Store
 
@@ -38,14 +38,25 @@ def start_sandbox(
     faults: Iterable[Mapping[str, Any] | Fault] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    server_ms: float = 0.0,
 ) -> Sandbox:
     """Start a sandbox in a background thread and return it (also a context manager).
 
     ``comments`` is the total over all sources; ``token`` is the demo user's token
     (random if None); ``faults`` are specs as for :meth:`Sandbox.inject`; ``port=0``
     picks a free port. It listens on loopback unless ``host`` says otherwise.
+    ``server_ms`` adds that much server time (a sleep, no CPU) to every API call, as a
+    platform taking 100-500 ms per page would; it counts in ``Server-Timing``.
     """
-    return Sandbox(comments=comments, seed=seed, token=token, faults=faults, host=host, port=port)
+    return Sandbox(
+        comments=comments,
+        seed=seed,
+        token=token,
+        faults=faults,
+        host=host,
+        port=port,
+        server_ms=server_ms,
+    )
 
 
 def mask_token(token: str) -> str:
@@ -74,9 +85,16 @@ class Sandbox:
         faults: Iterable[Mapping[str, Any] | Fault] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        server_ms: float = 0.0,
     ) -> None:
         if isinstance(comments, bool) or not isinstance(comments, int) or comments < 0:
             raise ValueError(f"comments must be a whole number >= 0, not {comments!r}")
+        if (
+            isinstance(server_ms, bool)
+            or not isinstance(server_ms, (int, float))
+            or not 0 <= server_ms <= 600_000
+        ):
+            raise ValueError(f"server_ms must be a number from 0 to 600000, not {server_ms!r}")
         if token is not None and not (
             isinstance(token, str)
             and token
@@ -87,6 +105,7 @@ class Sandbox:
             raise ValueError("token must be a non-empty string of printable ASCII without spaces")
         self.comments = comments
         self.seed = seed
+        self.server_ms = float(server_ms)
         self.token = token or _new_token()
         self.admin_token = _new_token()
         self._stats = Stats()
@@ -95,10 +114,19 @@ class Sandbox:
             self._faults.add(spec if isinstance(spec, Fault) else Fault.from_spec(spec))
         store = Store(seed, comments)
         app = build_app(
-            store, {self.token: "demo", self.admin_token: "admin"}, self._faults, self._stats
+            store,
+            {self.token: "demo", self.admin_token: "admin"},
+            self._faults,
+            self._stats,
+            server_ms=self.server_ms,
         )
         self._server = Gateway(
-            app, host, port, max_body=MAX_BODY, on_connection=self._stats.connection_opened
+            app,
+            host,
+            port,
+            max_body=MAX_BODY,
+            on_connection=self._stats.connection_opened,
+            on_close=self._stats.connection_closed,
         )
         self.host = host
         self.port = self._server.port
@@ -112,8 +140,13 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        """The tenant root, e.g. ``http://127.0.0.1:8000``; append ``/api/...`` or ``/auth/...``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The tenant root, e.g. ``http://127.0.0.1:8000``; append ``/api/...`` or ``/auth/...``.
+
+        A client on this machine can connect to it: listening on every interface
+        (``0.0.0.0``, ``::``), the URL names loopback.
+        """
+        host = connectable_host(self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -121,11 +154,16 @@ class Sandbox:
         return self._thread.is_alive()
 
     def stop(self) -> None:
-        """Stop serving and close every connection (idempotent)."""
+        """Stop serving and close every connection (idempotent).
+
+        Waits in progress (faults, ``server_ms``) end at once; it then gives the
+        connection threads up to 5 s in all to finish.
+        """
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()
         self._server.close_connections()
+        self._server.join_connections(timeout=5.0)
         self._server.server_close()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -146,8 +184,9 @@ class Sandbox:
         status: int | None = None,
         retry_after: int | None = None,
         delay_ms: float | None = None,
+        interval_ms: float | None = None,
     ) -> Fault:
-        """Add a fault (see :mod:`.faults` for the kinds); returns it, with live counters."""
+        """Add a fault (see :mod:`.http.faults` for the kinds); returns it, with live counters."""
         return self._faults.add(
             Fault(
                 kind,
@@ -159,6 +198,7 @@ class Sandbox:
                 status=status,
                 retry_after=retry_after,
                 delay_ms=delay_ms,
+                interval_ms=interval_ms,
             )
         )
 
@@ -171,8 +211,9 @@ class Sandbox:
 
     # -- statistics --------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """``connections_opened``, ``calls``, ``calls_by_path`` ("GET /api/v1/sources": n),
-        ``calls_by_status``, ``faults_fired`` and ``faults_fired_by_kind``."""
+        """``connections_opened``, ``connections_open`` (now), ``calls``, ``calls_by_path``
+        ("GET /api/v1/sources": n), ``calls_by_status``, ``faults_fired`` and
+        ``faults_fired_by_kind``."""
         return self._stats.snapshot()
 
     def reset_stats(self) -> None:
@@ -194,5 +235,6 @@ class Sandbox:
         state = "running" if self.running else "stopped"
         return (
             f"<Sandbox {self.url} comments={self.comments} seed={self.seed} "
+            f"{f'server_ms={self.server_ms:g} ' if self.server_ms else ''}"
             f"token={mask_token(self.token)} {state}>"
         )

@@ -4,7 +4,7 @@
 
     Timed            Server-Timing on every answer; call statistics
       /_sandbox/...  fault and statistics control (token required, never faulted)
-      FaultMiddleware
+      FaultMiddleware  the fixed server time, then faults
         Api          bearer auth, routing (404/405), handlers, error bodies
 """
 
@@ -49,9 +49,19 @@ class Timed:
         return self.app(environ, timed)
 
 
-def build_app(store: Store, tokens: dict[str, str], faults: FaultSet, stats: Stats) -> WSGIApp:
-    """The sandbox's WSGI application (see the module docstring for the layers)."""
-    api = FaultMiddleware(Api(store, tokens, API_ROUTES), faults, stats)
+def build_app(
+    store: Store,
+    tokens: dict[str, str],
+    faults: FaultSet,
+    stats: Stats,
+    *,
+    server_ms: float = 0.0,
+) -> WSGIApp:
+    """The sandbox's WSGI application (see the module docstring for the layers).
+
+    ``server_ms`` is added to every API call (not to ``/_sandbox/`` control calls).
+    """
+    api = FaultMiddleware(Api(store, tokens, API_ROUTES), faults, stats, server_ms)
     control = Api(store, tokens, control_routes(faults, stats))
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -90,8 +90,14 @@ class Call:
     def _parse(self) -> dict[str, Any]:
         if not self._raw.strip():
             return {}
+        max_depth = 100  # deeper bodies pass the decoder but may not pass what follows
+        too_deep = f"Malformed JSON body: nested deeper than {max_depth} levels; send less nesting."
+
+        def no_constant(name: str) -> None:
+            raise ValueError(f"{name} is not a JSON number")
+
         try:
-            value = json.loads(self._raw.decode("utf-8"))
+            value = json.loads(self._raw.decode("utf-8"), parse_constant=no_constant)
         except UnicodeDecodeError:
             raise Refusal(
                 400, "Malformed request body: it is not UTF-8. Send JSON encoded as UTF-8."
@@ -102,6 +108,23 @@ class Call:
                 f"Malformed JSON body: {exc.msg} at line {exc.lineno} column "
                 f"{exc.colno}. Send a JSON object.",
             ) from None
+        except RecursionError:
+            raise Refusal(400, too_deep) from None
+        except ValueError as exc:  # NaN/Infinity, or an integer past Python's digit limit
+            reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+            raise Refusal(400, f"Malformed JSON body: {reason}. Send a JSON object.") from None
+        level = [value] if isinstance(value, (dict, list)) else []
+        for _ in range(max_depth):
+            level = [
+                child
+                for item in level
+                for child in (item.values() if isinstance(item, dict) else item)
+                if isinstance(child, (dict, list))
+            ]
+            if not level:
+                break
+        if level:
+            raise Refusal(400, too_deep)
         if not isinstance(value, dict):
             raise Refusal(
                 422, 'Invalid request: the body must be a JSON object, e.g. {"key": ...}.'

@@ -14,6 +14,7 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._open = 0  # a gauge, not a counter: reset() leaves it
         self.reset()
 
     def reset(self) -> None:
@@ -26,6 +27,11 @@ class Stats:
     def connection_opened(self) -> None:
         with self._lock:
             self._connections += 1
+            self._open += 1
+
+    def connection_closed(self) -> None:
+        with self._lock:
+            self._open -= 1
 
     def call(self, method: str, path: str, status: int) -> None:
         with self._lock:
@@ -40,6 +46,7 @@ class Stats:
         with self._lock:
             return {
                 "connections_opened": self._connections,
+                "connections_open": self._open,
                 "calls": sum(self._calls.values()),
                 "calls_by_path": dict(self._calls),
                 "calls_by_status": {str(k): v for k, v in sorted(self._statuses.items())},
