@@ -18,7 +18,17 @@ from typing import NamedTuple
 
 from . import vocabulary as vocab
 
-__all__ = ["BINS", "DAYS", "HOUR_US", "START_US", "Year", "day_of", "label_table", "year"]
+__all__ = [
+    "BINS",
+    "DAYS",
+    "HOUR_US",
+    "START_US",
+    "Year",
+    "day_of",
+    "label_table",
+    "reviewed_share",
+    "year",
+]
 
 START_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z, a Monday
 HOUR_US = 3_600_000_000
