@@ -82,7 +82,7 @@ def test_comments_look_like_email() -> None:
     assert all(key.startswith(("string:", "number:")) for key in comment["user_properties"])
     for span in spans:
         assert message["body"]["text"][span.start : span.end] == span.value
-    leading = [gen.facts(k).labels[0] for k in range(2000)]
+    leading = [gen.facts(k).labels[0] for k in range(gen.n)]
     counts = sorted((leading.count(label) for label in set(leading)), reverse=True)
     assert counts[0] > 4 * counts[-1]  # skewed, Zipf-like
 

@@ -1,7 +1,24 @@
 """The sample tenant's vocabulary: permissions, projects, sources, datasets, the label
-taxonomy with email templates per label, and the names and values comments are made of."""
+taxonomy with email templates per label, the names and values comments are made of, and
+the shape of the sample year (daily and weekly rhythm, seasons, incidents, label drift)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Incident(NamedTuple):
+    """A burst of one label: from ``start`` (a UTC date) for ``days`` days, every source
+    receives ``multiplier`` times its usual volume, the extra emails all about ``label``."""
+
+    name: str
+    label: str
+    start: str
+    days: int
+    multiplier: float
+    subjects: tuple[str, ...]
+    bodies: tuple[str, ...]
+
 
 # fmt: off
 PROJECT_PERMISSIONS = (
@@ -164,4 +181,97 @@ ATTACHMENTS = (("photo.jpg", "image/jpeg"), ("receipt.pdf", "application/pdf"),
                ("screenshot.png", "image/png"))
 
 ENTITY_SLOTS = (("order", "order_number"), ("amount", "monetary_quantity"))  # template slot, kind
+
+# A second label that plausibly comes with the first (one is drawn for ~12% of emails).
+SECONDARY: dict[str, tuple[str, ...]] = {
+    "Billing > Refund": ("Delivery > Damaged Item", "Product > Complaint"),
+    "Billing > Invoice Request": ("Account > Update Details", "Billing > Refund"),
+    "Billing > Payment Failed": ("Billing > Refund", "Account > Update Details"),
+    "Account > Password Reset": ("Account > Update Details",),
+    "Account > Close Account": ("Billing > Refund", "Product > Complaint"),
+    "Account > Update Details": ("Delivery > Tracking Request",),
+    "Delivery > Late Delivery": ("Billing > Refund", "Delivery > Tracking Request"),
+    "Delivery > Damaged Item": ("Billing > Refund", "Product > Complaint"),
+    "Delivery > Tracking Request": ("Delivery > Late Delivery", "Account > Update Details"),
+    "Product > Question": ("Delivery > Tracking Request",),
+    "Product > Complaint": ("Billing > Refund", "Delivery > Damaged Item"),
+    "Feedback": ("Product > Question",),
+    "Other": (),
+}
+CONNECTORS = ("Also, ", "On another matter, ", "While I am writing: ", "And one more thing: ")
+# NPS given with each leading label: (lowest, highest), inclusive.
+NPS_RANGE = {"Feedback": (8, 10), "Product > Complaint": (0, 4), "Delivery > Damaged Item": (0, 5),
+             "Delivery > Late Delivery": (0, 6), "Billing > Payment Failed": (1, 6),
+             "Billing > Refund": (1, 7), "Account > Close Account": (0, 5)}
+NPS_DEFAULT = (4, 9)
+
+# Replies in threads of several messages: the mailbox answers, the customer chases.
+AGENT_REPLIES = (
+    "Thank you for contacting Acme Retail. We are looking into this and will reply within "
+    "two working days.",
+    "Thanks for your email about order {order}. A colleague is checking it and will be in "
+    "touch shortly.",
+    "We are sorry for the trouble. Could you confirm the order number and the email address "
+    "you used?",
+)
+CHASERS = (
+    "I am still waiting for an answer about order {order}.",
+    "The order number is {order}. Please sort this out quickly.",
+    "It has been several days now. Can someone please reply?",
+    "Thanks, but nothing has changed since my last email.",
+)
+
+# The sample year, 2024. Hourly weights by local (Europe/London) hour, Monday to Friday and
+# at weekends; Sunday is quieter than Saturday.
+WEEKDAY_HOURS = (6, 4, 3, 3, 3, 5, 10, 25, 60, 95, 100, 95, 85, 80, 90, 90, 80, 60, 40, 32,
+                 28, 22, 15, 10)
+WEEKEND_HOURS = (8, 5, 4, 3, 3, 4, 6, 10, 18, 26, 32, 34, 32, 30, 28, 26, 24, 22, 20, 18,
+                 16, 14, 12, 9)
+SUNDAY_PERMILLE = 800
+# Volume per mille on the 15th of each month (linear between): returns after Christmas in
+# January, a quiet summer, the run-up to Christmas in November and December.
+MONTHLY_PERMILLE = (1250, 1000, 950, 950, 900, 880, 850, 800, 920, 1000, 1250, 1350)
+# Days that differ from their season, per mille: bank holidays, Black Friday, Christmas.
+SPECIAL_DAYS = {"2024-01-01": 400, "2024-03-29": 500, "2024-04-01": 500, "2024-05-06": 600,
+                "2024-05-27": 600, "2024-08-26": 600, "2024-11-29": 1700, "2024-12-02": 1300,
+                "2024-12-24": 500, "2024-12-25": 200, "2024-12-26": 500}
+# Labels whose share drifts over the year: weight per mille on 1 January and 31 December.
+# Tracking requests rise after a switch to a courier that sends no tracking emails; product
+# questions fall once a new FAQ page answers them.
+LABEL_DRIFT = {"Delivery > Tracking Request": (600, 1800), "Product > Question": (1600, 500)}
+# Share of comments a person reviewed, per mille on 1 January and 31 December: reviewers
+# label a lot while the model is trained, then less.
+REVIEWED_PERMILLE = (320, 120)
+
+INCIDENTS = (
+    Incident("Checkout outage", "Billing > Payment Failed", "2024-03-12", 3, 4.0,
+             ("Checkout keeps failing", "Payment error on your website",
+              "Cannot pay for order {order}"),
+             ("Your checkout has failed all day with 'payment could not be processed', but my "
+              "bank says the card is fine.",
+              "I have tried to pay {amount} for order {order} five times today and every "
+              "attempt fails.",
+              "Is your payment system down? Every card I try is declined at checkout.")),
+    Incident("Password reset emails not sent", "Account > Password Reset", "2024-06-04", 2, 5.0,
+             ("Password reset email never arrives", "Still cannot log in",
+              "Reset link not received"),
+             ("I asked for a password reset three times today and no email has arrived.",
+              "Since this morning I cannot log in and the reset link never comes.",
+              "Your app logged me out and the password reset email is not being sent.")),
+    Incident("Double charges", "Billing > Refund", "2024-09-17", 4, 3.0,
+             ("Charged twice for order {order}", "Duplicate payment taken",
+              "Refund the double charge please"),
+             ("I have been charged twice for order {order}. Please refund the duplicate "
+              "payment of {amount}.",
+              "My bank statement shows {amount} taken twice for the same order.",
+              "You took payment for order {order} two times. I want the second charge "
+              "refunded today.")),
+    Incident("Courier delays before Christmas", "Delivery > Late Delivery", "2024-12-16", 5, 2.5,
+             ("Christmas order {order} delayed", "Courier has not collected my parcel",
+              "Will my order arrive before Christmas?"),
+             ("Order {order} was meant to arrive before Christmas and the courier has not even "
+              "collected it.",
+              "Your courier says my {product} is delayed by a week. It is a Christmas present!",
+              "The tracking for order {order} has said 'delayed at depot' for five days.")),
+)
 # fmt: on
