@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (only Python and pip needed):
 #   make lab    creates .venv, installs, starts JupyterLab on notebooks/ (embedded sandbox)
 #   make test   creates/updates .venv with the test extra and runs the whole suite
+# Quality gate (CI runs it before the suite): make check = ruff + mypy --strict + fast tests
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -11,7 +12,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: lab test demo bench sandbox clean
+.PHONY: lab test check lint typecheck demo bench sandbox clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,15 @@ lab: $(VENV)/.installed-lab
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: lint typecheck
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check reinfer_nb tests benchmarks notebooks
+
+typecheck: $(VENV)/.installed-test
+	$(PY) -m mypy
 
 demo: $(VENV)/.installed-test
 	$(PY) -m reinfer_nb.demo

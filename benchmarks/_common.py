@@ -235,7 +235,8 @@ class Table:
 
         def fmt(row: list[str]) -> str:
             return "  ".join(
-                c.ljust(w) if i < self.left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+                c.ljust(w) if i < self.left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=False))
             ).rstrip()
 
         rule = "  ".join("-" * w for w in widths)
@@ -274,11 +275,15 @@ class Target:
         return self.measured <= self.limit if self.lower_is_better else self.measured >= self.limit
 
     def measured_text(self) -> str:
-        return f"{self.measured:.2f}{self.unit}" if self.unit == "x" else f"{self.measured:g}{self.unit}"
+        if self.unit == "x":
+            return f"{self.measured:.2f}{self.unit}"
+        return f"{self.measured:g}{self.unit}"
 
     def limit_text(self) -> str:
         op = "<=" if self.lower_is_better else ">="
-        return f"{op} {self.limit:.2f}{self.unit}" if self.unit == "x" else f"{op} {self.limit:g}{self.unit}"
+        if self.unit == "x":
+            return f"{op} {self.limit:.2f}{self.unit}"
+        return f"{op} {self.limit:g}{self.unit}"
 
 
 def verdict(ok: bool) -> str:

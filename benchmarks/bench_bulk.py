@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    BENCH_DIR, Report, SandboxProcess, Table, Target, median, parser, rotate, start,
+    BENCH_DIR,
+    Report,
+    SandboxProcess,
+    Table,
+    Target,
+    median,
+    parser,
+    rotate,
+    start,
 )
 
 OWNER, SOURCE = "dev", "support-emails"
@@ -55,8 +63,8 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
     import pandas as pd
     import psutil
     import requests
-
     from _common import magics_shell
+
     from reinfer_nb import Client
     from reinfer_nb.frames import pages_to_frame
 
@@ -220,7 +228,8 @@ def main() -> None:
 
     def paired(variant: str, key: str, reference: str) -> float:
         """Median over rounds of variant / reference, both from the same round."""
-        return median([res[key] / ref[key] for res, ref in zip(runs[variant], runs[reference])])
+        pairs = zip(runs[variant], runs[reference], strict=False)
+        return median([res[key] / ref[key] for res, ref in pairs])
 
     mib = 2**20
     table_rows = []
@@ -255,7 +264,9 @@ def main() -> None:
             f"{paired('magic', 'cpu', 'floor_nogc'):.2f}x.",
         ],
     ))
-    report.target(Target("3. --all wall time vs baseline", paired("magic", "wall", "baseline"), 1.0))
+    report.target(
+        Target("3. --all wall time vs baseline", paired("magic", "wall", "baseline"), 1.0)
+    )
     report.target(Target("3. --all peak RSS vs baseline",
                          paired("magic", "peak_rss", "baseline"), 1.0))
     report.target(Target("3. --all client CPU vs json.loads floor",

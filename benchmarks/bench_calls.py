@@ -20,8 +20,19 @@ import time
 from typing import Any
 
 from _common import (
-    Report, SandboxProcess, Table, Target, fmt_ms, login, magics_shell, median, parser, quantile,
-    rotate, start, time_calls,
+    Report,
+    SandboxProcess,
+    Table,
+    Target,
+    fmt_ms,
+    login,
+    magics_shell,
+    median,
+    parser,
+    quantile,
+    rotate,
+    start,
+    time_calls,
 )
 
 PATH = "/api/v1/sources"
@@ -31,7 +42,9 @@ CONNECTION_CALLS = 100
 def main() -> None:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--block", type=int, help="calls per timed block (default 50; quick 25)")
-    p.add_argument("--rounds", type=int, help="rounds of one block per variant (default 40; quick 8)")
+    p.add_argument(
+        "--rounds", type=int, help="rounds of one block per variant (default 40; quick 8)"
+    )
     args = p.parse_args()
     block = args.block or (25 if args.quick else 50)
     rounds = args.rounds or (8 if args.quick else 40)
@@ -89,7 +102,7 @@ def main() -> None:
 
         def ratio(key: str) -> float:
             """Median over rounds of this variant's time / (a)'s in the same round."""
-            return median([x / a for x, a in zip(wall[key], wall["a"])])
+            return median([x / a for x, a in zip(wall[key], wall["a"], strict=False)])
 
         ms = {k: median(v) for k, v in wall.items()}
         base = ms["a"]

@@ -25,7 +25,14 @@ import time
 from typing import Any
 
 from _common import (
-    Report, SandboxProcess, Table, Target, magics_shell, median, parser, start,
+    Report,
+    SandboxProcess,
+    Table,
+    Target,
+    magics_shell,
+    median,
+    parser,
+    start,
 )
 
 PATH = "/api/v1/sources"
@@ -131,8 +138,9 @@ def main() -> None:
     for name, res in results.items():
         without = [x["seconds"] for x in res[False]]
         with_ = [x["seconds"] for x in res[True]]
-        ratio = median([w / wo for w, wo in zip(with_, without)])
-        cpu_ratio = median([w["cpu"] / wo["cpu"] for w, wo in zip(res[True], res[False])])
+        ratio = median([w / wo for w, wo in zip(with_, without, strict=False)])
+        pairs = zip(res[True], res[False], strict=False)
+        cpu_ratio = median([w["cpu"] / wo["cpu"] for w, wo in pairs])
         rows.append([
             name, f"{median(without):.3f}", f"{median(with_):.3f}", f"{ratio:.3f}",
             f"{cpu_ratio:.3f}",
@@ -148,7 +156,8 @@ def main() -> None:
         rows,
         notes=["Times: median over rounds; ratio: median over rounds of with / without in the "
                "same round (wall time: the target); CPU ratio: the same for the process's CPU "
-               "time, the widget's redraw thread included. Redraws are throttled (refresh_interval 0.25 s, on a timer thread); "
+               "time, the widget's redraw thread included. Redraws are throttled "
+               "(refresh_interval 0.25 s, on a timer thread); "
                "messages are JSON-encoded as a kernel would send them to the browser."],
     ))
     report.finish()

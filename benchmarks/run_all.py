@@ -69,7 +69,8 @@ def main() -> int:
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only these scripts (e.g. bench_calls bench_bulk)")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.md",
-                   help="where to write the combined markdown (default benchmarks/results/latest.md)")
+                   help="where to write the combined markdown "
+                   "(default benchmarks/results/latest.md)")
     args = p.parse_args()
     chosen = [s for s in SCRIPTS
               if not args.only or s in args.only or s.removesuffix(".py") in args.only]
@@ -89,7 +90,8 @@ def main() -> int:
                 continue
             md, targets = Path(tmp, f"{name}.md"), Path(tmp, f"{name}.jsonl")
             status, output, seconds = run(script, args.quick, md, targets)
-            head = f"## {name} ({seconds:.0f} s{', FAILED with status ' + str(status) if status else ''})"
+            failed = f", FAILED with status {status}" if status else ""
+            head = f"## {name} ({seconds:.0f} s{failed})"
             if md.exists():
                 body = md.read_text(encoding="utf-8").strip()
             else:
@@ -111,7 +113,8 @@ def main() -> int:
     doc = [
         "# Benchmark results",
         "",
-        f"`{command}` (`.venv/bin/python benchmarks/run_all.py{' --quick' if args.quick else ''}`), "
+        f"`{command}` (`.venv/bin/python benchmarks/run_all.py"
+        f"{' --quick' if args.quick else ''}`), "
         f"started {started:%Y-%m-%d %H:%M} UTC.",
         "",
         machine.markdown(level=2),

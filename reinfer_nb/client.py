@@ -18,8 +18,9 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
+from importlib.metadata import version
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
@@ -43,6 +44,7 @@ __all__ = ["Client", "Pages", "Result", "RetryPolicy"]
 
 log = logging.getLogger("reinfer_nb")
 
+_REQUESTS_VERSION = version("requests")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 
@@ -95,7 +97,7 @@ class Client:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = (
-            user_agent or f"reinfer-nb/{__version__} python-requests/{requests.__version__}"
+            user_agent or f"reinfer-nb/{__version__} python-requests/{_REQUESTS_VERSION}"
         )
         self._session.headers["Accept"] = "application/json"
         self._send_settings = self._transport_settings(verify, proxy)
@@ -468,7 +470,7 @@ class Client:
         self, prepared: requests.PreparedRequest, response: requests.Response, path: str
     ) -> tuple[requests.PreparedRequest, Failure | None]:
         """Follow a redirect within this endpoint's origin; refuse any other."""
-        target = requests.compat.urljoin(prepared.url or "", response.headers["Location"])
+        target = urljoin(prepared.url or "", response.headers["Location"])
         if not _same_origin(target, self.endpoint.origin):
             return prepared, Failure(
                 "network",

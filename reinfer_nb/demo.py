@@ -109,7 +109,13 @@ def run_notebook(
     and execution goes on; any other failure stops the run, and ``run.ok`` is False.
     """
     import nbformat
-    from nbclient import NotebookClient
+
+    try:
+        from nbclient import NotebookClient
+    except ImportError:
+        raise SystemExit(
+            "The headless runner needs nbclient and ipykernel: pip install 'reinfer-nb[demo]'."
+        ) from None
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)

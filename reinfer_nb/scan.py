@@ -67,7 +67,7 @@ _PATTERNS = (
     ("private-key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
 )
 _GENERIC = re.compile(
-    r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{%d,}(?![A-Za-z0-9_\-])" % GENERIC_MIN_LENGTH
+    rf"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{{{GENERIC_MIN_LENGTH},}}(?![A-Za-z0-9_\-])"
 )
 # Paging tokens are long and random-looking but grant nothing.
 _PAGING_KEY = re.compile(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,6 +24,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         if name.startswith("REINFER_") or name.upper() in _SCRUBBED:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REINFER_CONTEXTS_FILE", str(tmp_path / "contexts.json"))
+
+
+@pytest.fixture
+def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every logger the client stack uses at DEBUG for one test; their levels restored."""
+    names = ("", "urllib3", "requests", "reinfer_nb", "http.client")
+    saved = {name: logging.getLogger(name).level for name in names}
+    caplog.set_level(logging.DEBUG)
+    for name in names:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield caplog
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

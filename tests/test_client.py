@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from reinfer_nb.client import Client
-from reinfer_nb.frames import to_frame
 from reinfer_nb.errors import ApiError, ConfigError, NetworkError, PaginationError
+from reinfer_nb.frames import to_frame
 from reinfer_nb.timing import TimingLog
 
 SOURCE = "/api/_private/sources/dev/{name}/comments"
@@ -25,7 +23,8 @@ def test_success_result(client: Client, sb) -> None:
     assert result.url == f"{sb.url}/api/v1/sources"
     assert result.path == "/api/v1/sources"
     assert result.timing.server_ms is not None and result.timing.server_ms >= 0
-    assert result.timing.network_ms is not None and result.timing.client_ms >= result.timing.server_ms
+    timing = result.timing
+    assert timing.network_ms is not None and timing.client_ms >= timing.server_ms
     assert client.timing_log.last(1)[0] is result.timing
     frame = to_frame(result)
     assert {"id", "owner", "name"} <= set(frame.columns)
@@ -193,10 +192,10 @@ def test_config_errors_before_sending(client: Client, sb) -> None:
     assert sb.stats()["calls"] == 0
 
 
-def test_token_never_in_reprs_errors_or_logs(sb, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    for name in ("urllib3", "requests", "reinfer_nb"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+def test_token_never_in_reprs_errors_or_logs(
+    sb, debug_logging: pytest.LogCaptureFixture
+) -> None:
+    caplog = debug_logging
     with Client(sb.url, sb.token, backoff=0.01) as client:
         texts = [repr(client), str(client), repr(client.token), str(client.token)]
         result = client.get("/api/v1/projects")

@@ -15,7 +15,7 @@ SECRET = "tok_1234567890abcdefSECRET"
 
 def test_token_never_shows_itself() -> None:
     token = Token(SECRET)
-    for text in (repr(token), str(token), f"{token}", f"{token!r}", "%s" % token, token.hint):
+    for text in (repr(token), str(token), f"{token}", f"{token!r}", f"{token}", token.hint):
         assert SECRET not in text
         assert "SECRET"[:3] not in text or text.endswith("CRET")
     assert token.hint == "…CRET"

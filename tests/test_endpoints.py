@@ -51,7 +51,8 @@ def test_other_base_urls_and_loopback() -> None:
     assert normalise_endpoint("127.0.0.1:8000").root == "http://127.0.0.1:8000"
     assert normalise_endpoint("http://[::1]:8000/api").root == "http://[::1]:8000"
     assert normalise_endpoint("https://gateway.example.com/cm").root == "https://gateway.example.com/cm"
-    assert is_loopback_host("127.5.0.1") and is_loopback_host("::1") and is_loopback_host("localhost")
+    assert is_loopback_host("127.5.0.1") and is_loopback_host("::1")
+    assert is_loopback_host("localhost")
     assert not is_loopback_host("10.0.0.1")
 
 

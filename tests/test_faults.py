@@ -147,7 +147,8 @@ CASES = [
          "network", "no_status", 200, False, ("no 'status'", "tenant root")),
     Case("not JSON", lambda: raw(200, "hello", "text/plain"),
          "network", "not_json", 200, False, ("not JSON", "tenant root")),
-    Case("429 with Retry-After", lambda: api_error(429, "Too Many Requests", **{"Retry-After": "7"}),
+    Case("429 with Retry-After",
+         lambda: api_error(429, "Too Many Requests", **{"Retry-After": "7"}),
          "api", None, 429, True, ("HTTP 429", "rate limited", "wait 7 s")),
     Case("429 without Retry-After", lambda: api_error(429, "Too Many Requests"),
          "api", None, 429, True, ("HTTP 429", "rate limited", "wait")),
@@ -190,7 +191,8 @@ def test_get_fault_persists_retries_are_bounded(case: Case, server: LoopbackServ
             client.get(PATH)
         err = info.value
         check_error(err, case.kind, case.reason, "GET", case.words)
-        assert err.attempts == RETRIES + 1 and f"gave up after {RETRIES + 1} attempts" in err.message
+        assert err.attempts == RETRIES + 1
+        assert f"gave up after {RETRIES + 1} attempts" in err.message
         assert len(server.requests_to(PATH)) == RETRIES + 1
         check_log(client, [case.kind] * (RETRIES + 1), case.status)
         assert err.timing is client.timing_log.records[-1]
@@ -286,7 +288,8 @@ def test_retry_after_waits_are_capped(server: LoopbackServer) -> None:
 
 
 def test_retry_after_as_a_date(server: LoopbackServer) -> None:
-    server.reply_next(api_error(429, "slow down", **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
+    past = "Wed, 21 Oct 2015 07:28:00 GMT"
+    server.reply_next(api_error(429, "slow down", **{"Retry-After": past}))
     with client_for(server.url) as client:
         assert client.get(PATH).attempts == 2  # a date in the past: retry at once
 

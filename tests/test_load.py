@@ -17,7 +17,6 @@ import pytest
 
 from reinfer_nb.client import Client
 from reinfer_nb.errors import ReinferError
-from reinfer_nb.sandbox import start_sandbox
 from reinfer_nb.timing import TimingLog
 
 from .support.servers import NoDns, guard_network

@@ -362,7 +362,7 @@ def test_odd_unicode_renders(answers: tuple[Answers, Client]) -> None:
     comments = [{"id": key, "text": value, key: value} for key, value in ODD_TEXTS.items()]
     frame = fetch_frame(answers, json.dumps({"status": "ok", "comments": comments}).encode())
     assert isinstance(frame, pd.DataFrame)
-    assert dict(zip(frame["id"], frame["text"])) == ODD_TEXTS  # nothing lost
+    assert dict(zip(frame["id"], frame["text"], strict=False)) == ODD_TEXTS  # nothing lost
 
 
 def test_lone_surrogates_escaped_in_json_render(answers: tuple[Answers, Client]) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reinfer_nb.sandbox.data.paging import decode_token, encode_token, iterate, since, take
 from reinfer_nb.sandbox.data.sample import (
     SPAN_US,
     START_US,
@@ -18,7 +19,6 @@ from reinfer_nb.sandbox.data.sample import (
     parse_ts,
     split_counts,
 )
-from reinfer_nb.sandbox.data.paging import decode_token, encode_token, iterate, since, take
 from reinfer_nb.sandbox.data.store import Store
 
 HEX16 = re.compile(r"[0-9a-f]{16}")

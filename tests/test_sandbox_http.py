@@ -8,7 +8,6 @@ import json
 import re
 import socket
 from collections.abc import Callable, Iterator
-
 from typing import Any
 
 import pytest

@@ -34,7 +34,9 @@ def kinds(text: str, known: tuple[str, ...] = ()) -> list[str]:
 
 def notebook(*cells: Any) -> Any:
     nb = new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"
+    }
     return nb
 
 
@@ -91,7 +93,10 @@ def test_placeholders_and_prose_are_not_findings(text: str) -> None:
 
 
 def test_token_patterns() -> None:
-    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    jwt = (
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    )
     assert kinds(f"token = '{jwt}'") == ["jwt"]
     assert kinds("sbx_" + secrets.token_hex(16)) == ["sandbox-token"]
     assert kinds("key: ghp_" + "aB3" * 12) == ["github-token"]

@@ -11,7 +11,7 @@ payloads and ``Location`` headers), as a careless proxy or platform might.
 from __future__ import annotations
 
 import dataclasses
-import logging
+import json
 import os
 import pickle
 import pprint
@@ -86,9 +86,9 @@ class Echo:
         if path == "/api/v1/echo-long":  # long messages are shortened: not mid-token
             return api_error(400, "x" * 280 + secret + "y" * 700)
         if path == "/api/v1/echo-payload":
-            return Reply(400, (
-                '{"status": "error", "message": "bad", "detail": {"auth": "%s", "list": ["%s"]}}'
-                % (auth, secret)).encode(), {"Content-Type": "application/json"})
+            detail = {"auth": auth, "list": [secret]}
+            body = json.dumps({"status": "error", "message": "bad", "detail": detail})
+            return Reply(400, body.encode(), {"Content-Type": "application/json"})
         if path == "/api/v1/echo-html":
             return raw(502, f"<html><body>Proxy error for {auth}</body></html>", "text/html")
         if path == "/api/v1/echo-text":
@@ -285,23 +285,19 @@ def test_interrupted_call_with_verbose_traceback_shows_no_token() -> None:
 # --------------------------------------------------------------------------- logs
 
 
-def test_logging_at_debug(echo: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    for name in ("", "urllib3", "requests", "reinfer_nb", "http.client"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
-        with Client(echo.url, TOKEN, backoff=0.01) as client:
-            client.get("/api/v1/ok")
-            list(client.paginate("GET", "/api/v1/ok"))
-            failures(client)  # includes retried calls, which log why they retry
-        assert any("retrying" in r.getMessage() for r in caplog.records)
-        assert any(r.name.startswith("urllib3") for r in caplog.records)
-        for record in caplog.records:
-            assert_clean(record.getMessage(), record.args, record.msg)
-        assert_clean(caplog.text)
-    finally:
-        for name in ("urllib3", "requests", "reinfer_nb", "http.client"):
-            logging.getLogger(name).setLevel(logging.NOTSET)
+def test_logging_at_debug(
+    echo: LoopbackServer, debug_logging: pytest.LogCaptureFixture
+) -> None:
+    caplog = debug_logging
+    with Client(echo.url, TOKEN, backoff=0.01) as client:
+        client.get("/api/v1/ok")
+        list(client.paginate("GET", "/api/v1/ok"))
+        failures(client)  # includes retried calls, which log why they retry
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    for record in caplog.records:
+        assert_clean(record.getMessage(), record.args, record.msg)
+    assert_clean(caplog.text)
 
 
 def test_timing_log_and_widget(echo: LoopbackServer, tmp_path: Path) -> None:

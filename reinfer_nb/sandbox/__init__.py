@@ -23,10 +23,10 @@ from typing import Any
 
 from .api.router import MAX_BODY
 from .app import build_app
+from .data.store import Store
 from .http.faults import KINDS, Fault, FaultSet
 from .http.server import Gateway, connectable_host
 from .http.stats import Stats
-from .data.store import Store
 
 __all__ = ["KINDS", "Fault", "Sandbox", "mask_token", "start_sandbox"]
 

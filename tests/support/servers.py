@@ -196,7 +196,7 @@ class LoopbackServer:
             filler.settimeout(0.3)
             try:
                 filler.connect((self.host, self.port))
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 filler.close()
                 return
             self._held.append(filler)
@@ -620,7 +620,7 @@ class ConnectProxy:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .access import Call
 from ..http.faults import Fault, FaultSet
 from ..http.stats import Stats
+from .access import Call
 from .validate import Refusal
 
 __all__ = ["control_routes"]
