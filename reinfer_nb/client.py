@@ -16,10 +16,11 @@ import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from importlib.metadata import version
-from typing import Any
+from os import PathLike
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -37,8 +38,16 @@ from .errors import (
     PaginationError,
 )
 from .results import Pages, Result
-from .retry import RetryPolicy
+from .retry import RetryPolicy, SharedPause
 from .timing import TimingLog, TimingRecord
+
+if TYPE_CHECKING:
+    from .saving import SavedPull
+
+# Reads one answer's body: the JSON (or a RawAnswer), else the Failure saying why not.
+Decoder = Callable[[bytes, requests.Response, str, str], Any]
+# The most workers of a parallel pull, and so the connections the pool keeps per host.
+MAX_PARALLEL = 16
 
 __all__ = ["Client", "Pages", "Result", "RetryPolicy"]
 
@@ -93,7 +102,11 @@ class Client:
         self.timing_log = timing_log if timing_log is not None else TimingLog()
         self._closed = False
         self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
+        # Connections open on demand; room for a parallel pull's workers (MAX_PARALLEL).
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=2, pool_maxsize=MAX_PARALLEL, max_retries=0
+        )
+        self._pause = SharedPause()
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = (
@@ -201,12 +214,15 @@ class Client:
         json: Any = None,
         idempotent: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        decode: Decoder = decode_answer,
     ) -> Result:
         """Send one call (with retries) and return its :class:`Result`.
 
         Raises :class:`ApiError` when the platform answers with an error,
         :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
-        for a bad path or body (before anything is sent).
+        for a bad path or body (before anything is sent). ``decode`` reads the body
+        (bulk pulls pass :class:`reinfer_nb.columnar.PageDecoder`). A 429 pauses every
+        thread that uses this client, for the wait it asks (see :class:`SharedPause`).
         """
         if self._closed:
             raise ConfigError(
@@ -222,7 +238,8 @@ class Client:
         waited_for_server = 0.0  # Retry-After waits do not count against the budget
         attempt = 1
         while True:
-            outcome = self._send_once(prepared, attempt)
+            waited_for_server += self._pause.wait()  # a 429 seen by another thread
+            outcome = self._send_once(prepared, attempt, decode)
             if isinstance(outcome, Result):
                 return outcome
             failure, record = outcome
@@ -254,6 +271,8 @@ class Client:
                 "%s %s: %s; retrying in %.2f s (attempt %d of %d)",
                 method, record.path, failure.text, wait, attempt + 1, policy.retries + 1,
             )
+            if failure.http_status == 429:
+                self._pause.hold(wait)  # every worker of a parallel pull slows down
             time.sleep(wait)
             attempt += 1
 
@@ -269,6 +288,7 @@ class Client:
         max_pages: int | None = None,
         max_items: int | None = None,
         idempotent: bool | None = True,
+        decode: Decoder = decode_answer,
     ) -> Iterator[Result]:
         """Yield the pages of a listing, following ``continuation`` until it is absent.
 
@@ -286,11 +306,13 @@ class Client:
         pages = items = 0
         while True:
             try:
-                result = self.request(method, path, params=query, json=body, idempotent=idempotent)
+                result = self.request(
+                    method, path, params=query, json=body, idempotent=idempotent, decode=decode
+                )
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
             pages += 1
-            items += len(result.records)
+            items += result.rows
             yield result
             token = result.continuation
             if token is None:
@@ -314,6 +336,22 @@ class Client:
             else:
                 body = {**(body or {}), "continuation": token}
 
+    @overload
+    def fetch_all(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = ...,
+        json: Mapping[str, Any] | None = ..., limit: int | None = ...,
+        max_pages: int | None = ..., progress: bool = ..., parallel: int | None = ...,
+        save: None = ..., resume: bool = ..., columnar: bool = ...,
+    ) -> Pages: ...
+
+    @overload
+    def fetch_all(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = ...,
+        json: Mapping[str, Any] | None = ..., limit: int | None = ...,
+        max_pages: int | None = ..., progress: bool = ..., parallel: int | None = ...,
+        save: str | PathLike[str], resume: bool = ..., columnar: bool = ...,
+    ) -> SavedPull: ...
+
     def fetch_all(
         self,
         method: str,
@@ -324,7 +362,11 @@ class Client:
         limit: int | None = None,
         max_pages: int | None = None,
         progress: bool = False,
-    ) -> Pages:
+        parallel: int | None = None,
+        save: str | PathLike[str] | None = None,
+        resume: bool = False,
+        columnar: bool = True,
+    ) -> Pages | SavedPull:
         """Every page of a listing or query, kept even when the pull stops early.
 
         Stops after ``limit`` rows or ``max_pages`` pages (``Pages.has_more`` then says
@@ -332,18 +374,52 @@ class Client:
         holds it and the pages before it are kept. Ctrl-C raises
         :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
         fetched. ``progress`` shows a progress bar (tqdm) while it runs.
+
+        Pages are decoded into Arrow as they arrive and kept as compressed bytes
+        (``columnar=False``: parsed JSON, as a plain call). ``parallel=N`` fetches time
+        slices with N workers (comments of a source, dataset queries; see
+        :mod:`reinfer_nb.slices`). ``save=PATH`` streams the rows to Parquet instead of
+        keeping them and returns a :class:`~reinfer_nb.saving.SavedPull`; ``resume=True``
+        goes on with an interrupted save (see :mod:`reinfer_nb.saving`).
         """
         from .frames import paused_gc
         from .progress import RowProgress
 
         method = method.upper()
+        parallel = _check_parallel(parallel)
+        decode: Decoder = decode_answer
+        if columnar:
+            from .columnar import PageDecoder
+
+            decode = PageDecoder()
+        if save is not None or resume:
+            from .saving import save_pull
+
+            return save_pull(
+                self, method, path, params=params, json=json, limit=limit,
+                max_pages=max_pages, progress=progress, parallel=parallel, save=save,
+                resume=resume, decode=decode,
+            )
+        if parallel > 1:
+            if max_pages is not None:
+                raise ConfigError(
+                    "max_pages counts pages in order, which a parallel pull does not fetch "
+                    "in: use limit (rows) instead, or drop parallel."
+                )
+            from .slices import fetch_parallel
+
+            with paused_gc():
+                return fetch_parallel(
+                    self, method, path, params=params, json=json, parallel=parallel,
+                    limit=limit, progress=progress, decode=decode,
+                )
         pages = Pages(method, path, limit=limit)
         bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
         try:
             with paused_gc():  # a bulk pull decodes millions of small objects
                 for result in self.paginate(
                     method, path, params=params, json=json, max_pages=max_pages,
-                    max_items=limit,
+                    max_items=limit, decode=decode,
                 ):
                     pages.results.append(result)
                     bar.update(pages.rows)
@@ -355,7 +431,7 @@ class Client:
             raise FetchInterrupted(pages) from None
         bar.close(finished=pages.complete)
         if pages.complete and pages.results:
-            fetched = sum(len(result.records) for result in pages.results)
+            fetched = sum(result.rows for result in pages.results)
             pages.has_more = pages.results[-1].continuation is not None or (
                 limit is not None and fetched > limit
             )
@@ -388,7 +464,7 @@ class Client:
         return prepared
 
     def _send_once(
-        self, prepared: requests.PreparedRequest, attempt: int
+        self, prepared: requests.PreparedRequest, attempt: int, decode: Decoder = decode_answer
     ) -> Result | tuple[Failure, TimingRecord]:
         """One attempt: its Result, or its failure; either way it is in the timing log."""
         method = prepared.method or "GET"
@@ -429,7 +505,7 @@ class Client:
                     )
             if failure is None:
                 assert response is not None
-                decoded = decode_answer(body, response, path, method)
+                decoded = decode(body, response, path, method)
                 if isinstance(decoded, Failure):
                     failure = decoded
                 else:
@@ -493,6 +569,18 @@ class Client:
 
     def _hide_token(self, text: str) -> str:
         return text.replace(self._token.reveal(), self._token.hint)
+
+
+def _check_parallel(parallel: int | None) -> int:
+    if parallel is None:
+        return 1
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not (
+        1 <= parallel <= MAX_PARALLEL
+    ):
+        raise ConfigError(
+            f"parallel must be a whole number from 1 to {MAX_PARALLEL}, not {parallel!r}."
+        )
+    return parallel
 
 
 class _Bearer(str):

@@ -15,12 +15,12 @@ import gc
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, overload
 
 import pandas as pd
 
 from .errors import ReinferError
-from .results import Pages, Result, continuation_of, find_records
+from .results import Pages, RawAnswer, Result, continuation_of, find_records
 
 __all__ = [
     "ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "paused_gc", "to_frame",
@@ -41,11 +41,47 @@ class SharedJson(dict):  # type: ignore[type-arg]
         return self
 
 
-class SharedPages(list):  # type: ignore[type-arg]
-    """The raw JSON pages of a pagination in ``df.attrs`` (not deep-copied; read-only)."""
+class RawPages(Sequence[Any]):
+    """The raw JSON pages of a pagination in ``df.attrs["raw"]`` (not deep-copied; read-only).
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> SharedPages:
+    A bulk pull keeps its pages as compressed bytes: they are parsed the first time this
+    is read (``list(df.attrs["raw"])`` gives a plain list, e.g. for ``json.dump``).
+    """
+
+    def __init__(self, results: Sequence[Result]) -> None:
+        self._results = results
+        self._pages: list[Any] | None = None
+
+    def _parsed(self) -> list[Any]:
+        if self._pages is None:
+            self._pages = [result.data for result in self._results]
+        return self._pages
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._parsed()[index]
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawPages):
+            other = other._parsed()
+        return isinstance(other, list) and self._parsed() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._parsed())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RawPages:
         return self
+
+    def __reduce__(self) -> Any:
+        return (list, (self._parsed(),))
 
 
 def records_frame(records: Sequence[Any]) -> pd.DataFrame:
@@ -195,7 +231,7 @@ def pages_to_frame(
         pages = Pages(pages.method, pages.path, pages.results, limit=max_items,
                       error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more)
     failure = error if error is not None else pages.error
-    frame = records_frame(pages.records)
+    frame = _pages_records_frame(pages)
     results = pages.results
     if results:
         frame.attrs.update(_result_attrs(results[-1]))
@@ -204,7 +240,7 @@ def pages_to_frame(
     complete = failure is None and not pages.interrupted
     frame.attrs.update(
         records_key=pages.records_key,
-        raw=SharedPages(pages.data),
+        raw=RawPages(pages.results),
         pages=len(results),
         complete=complete,
         incomplete=not complete,
@@ -217,6 +253,19 @@ def pages_to_frame(
             getattr(failure, "page", None) or pages.stopped_at_page or len(results) + 1
         )
     return frame
+
+
+def _pages_records_frame(pages: Pages) -> pd.DataFrame:
+    """The records of the pages: from Arrow when a bulk pull decoded them so (see
+    :mod:`reinfer_nb.columnar`), else from the parsed JSON; the same frame either way."""
+    if pages.results and isinstance(pages.results[0].answer, RawAnswer):
+        from .columnar import Unsupported, pages_frame
+
+        try:
+            return pages_frame(pages.results, pages.limit)
+        except Unsupported:
+            pass
+    return records_frame(pages.records)
 
 
 def error_record(error: ReinferError) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Pure data (no HTTP, no pandas): :func:`reinfer_nb.frames.to_frame` and
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from .errors import PaginationError
     from .timing import TimingRecord
 
-__all__ = ["Pages", "Result", "continuation_of", "find_records"]
+__all__ = ["Pages", "RawAnswer", "Result", "continuation_of", "find_records"]
 
 # Keys that hold the records of a listing, most specific first.
 RECORD_KEYS = (
@@ -75,16 +76,88 @@ def continuation_of(data: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+class RawAnswer(dict):  # type: ignore[type-arg]
+    """A page of a bulk pull kept as compressed bytes, its records decoded into Arrow.
+
+    The dict holds the answer's small top-level fields (``status``, ``continuation``...),
+    which is all that paging and error checks read; :meth:`json` parses the whole answer
+    from the bytes when it is asked for (``Result.data``, ``df.attrs["raw"]``), so a pull
+    of a million comments does not keep millions of Python objects alive.
+    Built by :mod:`reinfer_nb.columnar`; ``start``/``stop`` keep a span of the records
+    (a time slice drops the rows outside its window).
+    """
+
+    __slots__ = ("_blob", "_size", "key", "table", "rows", "continuation", "null_keys",
+                 "start", "stop")
+
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        *,
+        blob: bytes,
+        size: int,
+        key: str,
+        table: Any,
+        continuation: str | None,
+        null_keys: frozenset[str] = frozenset(),
+        start: int = 0,
+        stop: int | None = None,
+    ) -> None:
+        super().__init__(fields)
+        self._blob, self._size = blob, size
+        self.key, self.table, self.continuation = key, table, continuation
+        self.null_keys, self.start, self.stop = null_keys, start, stop
+        self.rows: int = table.num_rows
+
+    def body(self) -> bytes:
+        """The answer's bytes, as received."""
+        from .columnar import decompress
+
+        return decompress(self._blob, self._size)
+
+    def json(self) -> Any:
+        """The answer parsed (a new object each time), its records cut to the span kept."""
+        data = json.loads(self.body())
+        if self.start or self.stop is not None:
+            data[self.key] = data[self.key][self.start:self.stop]
+        return data
+
+    def span(self, start: int, stop: int) -> RawAnswer:
+        """The same answer keeping only its records ``start:stop`` (of those kept now)."""
+        base = self.start
+        return RawAnswer(
+            dict(self), blob=self._blob, size=self._size, key=self.key,
+            table=self.table.slice(start, stop - start), continuation=self.continuation,
+            null_keys=self.null_keys, start=base + start, stop=base + stop,
+        )
+
+    def __reduce__(self) -> Any:
+        return (dict, (self.json(),))  # pickles and deep copies as the plain answer
+
+    def __repr__(self) -> str:
+        return f"<RawAnswer {self.key}: {self.rows} records, {self._size:,} bytes>"
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One successful call: the parsed JSON, the HTTP status, the URL and its timing."""
+    """One successful call: its JSON answer, the HTTP status, the URL and its timing.
 
-    data: Any
+    ``answer`` is the parsed JSON, or for a page of a bulk pull a :class:`RawAnswer`
+    (bytes and Arrow records); :attr:`data` is always the parsed JSON.
+    """
+
+    answer: Any
     http_status: int
     method: str
     url: str
     timing: TimingRecord
     attempts: int = 1
+
+    @property
+    def data(self) -> Any:
+        """The parsed JSON answer (parsed from the kept bytes of a bulk page when read)."""
+        answer = self.answer
+        return answer.json() if isinstance(answer, RawAnswer) else answer
 
     @property
     def path(self) -> str:
@@ -97,9 +170,24 @@ class Result:
         return find_records(self.data)[1]
 
     @property
+    def rows(self) -> int:
+        """How many records the answer holds (without parsing a bulk page)."""
+        answer = self.answer
+        return answer.rows if isinstance(answer, RawAnswer) else len(self.records)
+
+    @property
+    def records_key(self) -> str | None:
+        """The answer's key of the records (``comments``, ``results``...)."""
+        answer = self.answer
+        return answer.key if isinstance(answer, RawAnswer) else find_records(answer)[0]
+
+    @property
     def continuation(self) -> str | None:
         """The token of the next page, if the answer has one (see :func:`continuation_of`)."""
-        return continuation_of(self.data)
+        answer = self.answer
+        if isinstance(answer, RawAnswer):
+            return answer.continuation
+        return continuation_of(answer)
 
 
 @dataclass
@@ -130,7 +218,7 @@ class Pages:
     @property
     def records_key(self) -> str | None:
         """The answers' key of the records (``comments``, ``results``...)."""
-        return find_records(self.results[-1].data)[0] if self.results else None
+        return self.results[-1].records_key if self.results else None
 
     @property
     def records(self) -> list[Any]:
@@ -145,7 +233,7 @@ class Pages:
     @property
     def rows(self) -> int:
         """How many records :attr:`records` holds."""
-        total = sum(len(result.records) for result in self.results)
+        total = sum(result.rows for result in self.results)
         return total if self.limit is None else min(total, self.limit)
 
     @property

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from .errors import ConfigError, Reason
 if TYPE_CHECKING:
     from .answers import Failure
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "SharedPause"]
 
 _RETRY_AFTER = Retry(0)  # parses Retry-After (seconds or an HTTP date)
 
@@ -94,3 +96,31 @@ class RetryPolicy:
             if seconds is not None:
                 return min(max(seconds, 0.0), self.retry_after_cap), True
         return self.backoff * (2 ** (attempt - 1)), False
+
+
+class SharedPause:
+    """A pause that every thread using one client honours (thread-safe).
+
+    When the platform rate-limits one call (429), the client holds the pause for the wait
+    it asks; the other workers of a parallel pull wait it out before their next attempt,
+    instead of each running into the limit on its own.
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        """Pause every thread for ``seconds`` from now (a longer pause already held stays)."""
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> float:
+        """Sleep until the pause is over; return the seconds slept."""
+        slept = 0.0
+        while True:
+            left = self._until - time.monotonic()
+            if left <= 0:
+                return slept
+            time.sleep(min(left, 0.5))  # re-read: another 429 may extend the pause
+            slept += min(left, 0.5)

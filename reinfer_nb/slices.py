@@ -1,0 +1,594 @@
+"""Bulk pulls in time slices, fetched by several workers at once on one keep-alive pool.
+
+A listing or query that takes a time range (the comments of a source: ``from_timestamp`` /
+``to_timestamp``; a dataset query: ``filter.timestamp``) is cut into more slices than
+workers; each worker takes the next slice and pages through it by continuation. The pages
+are put back in the order the sequential pull gives (oldest first for the comments
+listing, newest first for the dataset query), so the rows are the same, each exactly once.
+
+Exactly once, whatever the API's bounds mean: a slice asks for its window widened by one
+second on each side and keeps only the records in ``[lo, hi)`` (the outermost slices
+keep the user's own bounds, or none). A 429 pauses every worker (the client's
+:class:`~reinfer_nb.retry.SharedPause`); a slice whose page still fails after the client's
+retries is retried from its last continuation, the other slices going on meanwhile.
+
+:func:`pull` runs a plan of :class:`Slice`; :func:`fetch_parallel` is what
+``Client.fetch_all(parallel=N)`` calls. The time range, when the user gives none, comes
+from the dataset statistics when the tenant serves them, else from probes (the first and
+last comment of the listing).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError, ConfigError, FetchInterrupted, NetworkError, PaginationError
+from .results import Pages, RawAnswer, Result
+
+if TYPE_CHECKING:
+    from .client import Client, Decoder
+    from .errors import ReinferError
+
+__all__ = ["Slice", "TimeAxis", "axis_of", "fetch_parallel", "plan", "probe_range", "pull"]
+
+log = logging.getLogger("reinfer_nb")
+
+SECOND = 1_000_000  # timestamps are microseconds since the epoch (UTC)
+SLICES_PER_WORKER = 4  # more slices than workers: a slow slice does not hold the end
+SLICE_RETRIES = 2  # a slice's failing page is tried again this often (after the client's)
+
+_LISTING = re.compile(r"^/?api/(?:_private|v1)/sources/[^/]+/[^/]+/comments/?$")
+_QUERY = re.compile(r"^/?api/(?:_private|v1)/datasets/([^/]+)/([^/]+)/query/?$")
+
+
+# --------------------------------------------------------------------------- time
+
+
+def parse_time(text: str) -> int:
+    """An RFC 3339 timestamp (``Z`` or an offset; naive means UTC) in microseconds."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{text!r} is not an RFC 3339 timestamp: write e.g. 2024-05-01T00:00:00Z."
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * SECOND + delta.microseconds
+
+
+def format_time(us: int) -> str:
+    """Microseconds since the epoch as RFC 3339 (UTC, ``Z``)."""
+    seconds, micros = divmod(us, SECOND)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
+
+
+# --------------------------------------------------------------------------- axes
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """How one kind of call takes a time range, and where a record keeps its time."""
+
+    name: str
+    ascending: bool  # the order of the sequential pull
+    in_body: bool  # the range is in the JSON body (``filter.timestamp``), else the query
+    time_path: tuple[str, ...]  # the record's timestamp, e.g. ("comment", "timestamp")
+
+    def user_range(self, params: Mapping[str, Any], body: Any) -> tuple[int | None, int | None]:
+        """The range the user asked for (None: open)."""
+        if self.in_body:
+            span = ((body or {}).get("filter") or {}).get("timestamp") or {}
+            low, high = span.get("minimum"), span.get("maximum")
+        else:
+            low, high = params.get("from_timestamp"), params.get("to_timestamp")
+        return (
+            parse_time(str(low)) if low not in (None, "") else None,
+            parse_time(str(high)) if high not in (None, "") else None,
+        )
+
+    def windowed(
+        self, params: Mapping[str, Any], body: Any, lo: int | None, hi: int | None
+    ) -> tuple[dict[str, Any], Any]:
+        """The request for the slice ``[lo, hi)``, widened by a second on each side (the
+        records outside are dropped by :meth:`Slice.clip`); an open side keeps the user's
+        own bound."""
+        query, data = dict(params), copy.deepcopy(body)
+        low = None if lo is None else format_time(lo - SECOND)
+        high = None if hi is None else format_time(hi + SECOND)
+        if self.in_body:
+            data = dict(data or {})
+            flt = dict(data.get("filter") or {})
+            span = dict(flt.get("timestamp") or {})
+            if low is not None:
+                span["minimum"] = low
+            if high is not None:
+                span["maximum"] = high
+            if span:
+                flt["timestamp"] = span
+                data["filter"] = flt
+        else:
+            if low is not None:
+                query["from_timestamp"] = low
+            if high is not None:
+                query["to_timestamp"] = high
+        return query, data
+
+    def times(self, answer: Any, key: str | None) -> list[int | None]:
+        """The timestamps of an answer's records, in order (None where a record has none)."""
+        if isinstance(answer, RawAnswer):
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            table = answer.table
+            if table.num_rows == 0:
+                return []
+            column: Any = table.column(self.time_path[0])
+            for part in self.time_path[1:]:
+                column = pc.struct_field(column, part)
+            stamps = pc.cast(column, pa.timestamp("ns", "UTC"))
+            values = pc.divide(pc.cast(stamps, pa.int64()), 1000).to_pylist()
+            return values  # type: ignore[no-any-return]
+        out: list[int | None] = []
+        for record in answer.get(key, []) if isinstance(answer, dict) and key else []:
+            value: Any = record
+            for part in self.time_path:
+                value = value.get(part) if isinstance(value, dict) else None
+            out.append(parse_time(value) if isinstance(value, str) else None)
+        return out
+
+
+LISTING = TimeAxis("the comments of a source", True, False, ("timestamp",))
+QUERY = TimeAxis("a dataset query", False, True, ("comment", "timestamp"))
+
+
+def axis_of(method: str, path: str, params: Mapping[str, Any], body: Any) -> TimeAxis:
+    """The time axis of a call, or a :class:`ConfigError` saying why it cannot be sliced."""
+    bare = path.split("?", 1)[0]
+    if method == "GET" and _LISTING.match(bare):
+        if str(params.get("direction", "ascending")) != "ascending":
+            raise ConfigError(
+                "A parallel pull of comments goes oldest first: drop direction=descending "
+                "(or drop --parallel)."
+            )
+        if params.get("after"):
+            raise ConfigError("A parallel pull starts from the beginning: drop `after`.")
+        return LISTING
+    if method == "POST" and _QUERY.match(bare):
+        order = (body or {}).get("order") or {}
+        if order.get("kind") != "recent":
+            raise ConfigError(
+                'A parallel dataset query needs {"order": {"kind": "recent"}} (newest first) '
+                "to cut it in time slices; drop --parallel for other orders."
+            )
+        if (body or {}).get("continuation"):
+            raise ConfigError("A parallel pull starts from the beginning: drop `continuation`.")
+        return QUERY
+    raise ConfigError(
+        f"{method} {bare} takes no time range, so it cannot be pulled in parallel slices: "
+        "use --parallel with GET .../sources/<owner>/<source>/comments or POST "
+        ".../datasets/<owner>/<dataset>/query, or drop --parallel."
+    )
+
+
+# --------------------------------------------------------------------------- slices
+
+
+@dataclass
+class Slice:
+    """One time window of a pull, ``[lo, hi)`` in microseconds (None: open), and where it
+    stands: ``after`` is the continuation to go on from (None: its start)."""
+
+    index: int
+    lo: int | None
+    hi: int | None
+    after: str | None = None
+    done: bool = False
+    pages: int = 0
+    rows: int = 0
+    error: ReinferError | None = None
+    results: list[Result] = field(default_factory=list, repr=False)
+
+    def clip(self, result: Result, axis: TimeAxis | None) -> tuple[Result, bool]:
+        """The page without its records outside the window, and whether the window ended
+        on it (a record past the far end: no later page can be in the window)."""
+        if axis is None or (self.lo is None and self.hi is None):
+            return result, False
+        answer = result.answer
+        key = result.records_key
+        times = axis.times(answer, key)
+        if not times:
+            return result, False
+        inside = [
+            t is None or ((self.lo is None or t >= self.lo) and (self.hi is None or t < self.hi))
+            for t in times
+        ]
+        beyond = any(
+            t is not None and (
+                (axis.ascending and self.hi is not None and t >= self.hi)
+                or (not axis.ascending and self.lo is not None and t < self.lo)
+            )
+            for t in times
+        )
+        if all(inside):
+            return result, beyond
+        kept = [i for i, ok in enumerate(inside) if ok]
+        start, stop = (kept[0], kept[-1] + 1) if kept else (0, 0)
+        if kept and stop - start != len(kept):
+            raise NetworkError(
+                f"The records of {result.path} are not in time order, so they cannot be "
+                "pulled in slices: drop --parallel.",
+                reason="bad_protocol", method=result.method, path=result.path,
+            )
+        if isinstance(answer, RawAnswer):
+            trimmed: Any = answer.span(start, stop)
+        else:
+            trimmed = {**answer, key: answer[key][start:stop]} if key else answer
+        return dataclasses.replace(result, answer=trimmed), beyond
+
+
+def plan(
+    first: int | None, last: int | None, count: int, ascending: bool = True
+) -> list[Slice]:
+    """``count`` slices between ``first`` and ``last`` (whole seconds; the outermost open),
+    in the order of the sequential pull."""
+    if first is None or last is None or count <= 1 or last - first < 2 * SECOND:
+        return [Slice(0, None, None)]
+    start, end = first // SECOND, last // SECOND + 1
+    count = min(count, end - start)
+    cuts = sorted({(start + (end - start) * k // count) * SECOND for k in range(1, count)})
+    bounds: list[int | None] = [None, *cuts, None]
+    slices = [Slice(0, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    if not ascending:
+        slices.reverse()
+    for index, piece in enumerate(slices):
+        piece.index = index
+    return slices
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+@dataclass
+class Range:
+    """The span of a pull found before it starts (microseconds) and, if known, its size."""
+
+    first: int | None
+    last: int | None
+    count: int | None = None
+
+
+def probe_range(
+    client: Client, axis: TimeAxis, method: str, path: str, params: Mapping[str, Any],
+    body: Any,
+) -> Range:
+    """The first and last timestamps of a pull, cheaply: the user's bounds, else the
+    dataset statistics (when served), else the first and last record of the listing."""
+    low, high = axis.user_range(params, body)
+    if axis is QUERY:
+        found = _dataset_statistics(client, path, body)
+        if found is not None:
+            first, last, count = found
+            return Range(low if low is not None else first, high if high is not None else last,
+                         count)
+        if low is None:
+            low = _oldest_of_dataset(client, path)
+        if high is None:
+            high = _first_time(client, axis, "POST", path, {}, {**(body or {}), "limit": 1})
+        return Range(low, high)
+    if low is None:
+        low = _first_time(client, axis, method, path, {**params, "limit": 1}, None)
+    if high is None:
+        query = {k: v for k, v in params.items() if k not in ("from_timestamp", "to_timestamp")}
+        high = _first_time(client, axis, method, path,
+                           {**query, "limit": 1, "direction": "descending"}, None)
+    return Range(low, high)
+
+
+def _first_time(
+    client: Client, axis: TimeAxis, method: str, path: str, params: Mapping[str, Any],
+    body: Any,
+) -> int | None:
+    result = client.request(method, path, params=params or None, json=body, idempotent=True)
+    times = [t for t in axis.times(result.data, result.records_key) if t is not None]
+    return times[0] if times else None
+
+
+def _dataset_statistics(client: Client, path: str, body: Any) -> tuple[int, int, int] | None:
+    """``(min, max, num_comments)`` from the dataset statistics, or None if not served."""
+    owner, name = _QUERY.match(path.split("?", 1)[0]).groups()  # type: ignore[union-attr]
+    request: dict[str, Any] = {}
+    if (body or {}).get("filter"):
+        request["comment_filter"] = body["filter"]
+    try:
+        stats = client.request(
+            "POST", f"/api/_private/datasets/{owner}/{name}/statistics", json=request,
+            idempotent=False,  # not worth retries: the probes below do as well
+        ).data.get("statistics") or {}
+    except (ApiError, NetworkError) as err:
+        log.debug("dataset statistics not available (%s); probing instead", err)
+        return None
+    low, high = stats.get("min_timestamp"), stats.get("max_timestamp")
+    if not (isinstance(low, str) and isinstance(high, str)):
+        return None
+    count = stats.get("num_comments")
+    return parse_time(low), parse_time(high), int(count) if isinstance(count, (int, float)) else 0
+
+
+def _oldest_of_dataset(client: Client, path: str) -> int | None:
+    """The oldest comment of the dataset's sources (one listing call per source)."""
+    owner, name = _QUERY.match(path.split("?", 1)[0]).groups()  # type: ignore[union-attr]
+    dataset = client.get(f"/api/v1/datasets/{owner}/{name}").data.get("dataset") or {}
+    wanted = set(dataset.get("source_ids") or [])
+    sources = client.get("/api/v1/sources").data.get("sources") or []
+    oldest = None
+    for source in sources:
+        if source.get("id") in wanted:
+            first = _first_time(
+                client, LISTING, "GET",
+                f"/api/_private/sources/{source['owner']}/{source['name']}/comments",
+                {"limit": 1}, None,
+            )
+            if first is not None and (oldest is None or first < oldest):
+                oldest = first
+    return oldest
+
+
+# --------------------------------------------------------------------------- the pull
+
+
+PageHook = Callable[[Slice, Result, bool], None]
+
+
+class _Pull:
+    """Workers taking slices off a shared list, paging each by continuation."""
+
+    def __init__(
+        self,
+        client: Client,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        body: Any,
+        axis: TimeAxis | None,
+        slices: Sequence[Slice],
+        *,
+        workers: int,
+        decode: Decoder,
+        on_page: PageHook,
+        limit: int | None = None,
+        max_pages: int | None = None,
+        threaded: bool = False,
+    ) -> None:
+        self.client, self.method, self.path = client, method, path
+        self.threaded = threaded
+        self.params, self.body, self.axis = dict(params), body, axis
+        self.slices = list(slices)
+        self.workers = max(1, min(workers, sum(not s.done for s in self.slices)))
+        self.decode, self.on_page = decode, on_page
+        self.limit, self.max_pages = limit, max_pages
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.failure: BaseException | None = None
+        self._queue = [s for s in self.slices if not s.done]
+        self._pages = 0
+
+    def run(self) -> None:
+        """Fetch every slice; Ctrl-C stops the workers after their current page."""
+        if self.workers == 1 and not self.threaded:
+            self._work()  # in this thread: Ctrl-C interrupts the call itself
+        else:
+            threads = [threading.Thread(target=self._work, name=f"reinfer-slice-{i}",
+                                        daemon=True) for i in range(self.workers)]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)
+            except KeyboardInterrupt:
+                self.stop.set()
+                try:  # let the workers finish their page (a second Ctrl-C stops waiting)
+                    for thread in threads:
+                        thread.join()
+                finally:
+                    raise
+        if self.failure is not None:
+            raise self.failure
+
+    def _next(self) -> Slice | None:
+        with self.lock:
+            if self.stop.is_set() or not self._queue:
+                return None
+            return self._queue.pop(0)
+
+    def _work(self) -> None:
+        try:
+            while (piece := self._next()) is not None:
+                self._fetch(piece)
+        except BaseException as exc:  # a bug or a failed write: stop everyone, report it
+            with self.lock:
+                if self.failure is None:
+                    self.failure = exc
+            self.stop.set()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+
+    def _fetch(self, piece: Slice) -> None:
+        seen: set[str] = set()
+        failures = 0
+        after = piece.after
+        axis = self.axis
+        while not self.stop.is_set():
+            if axis is not None:
+                params, body = axis.windowed(self.params, self.body, piece.lo, piece.hi)
+            else:
+                params, body = dict(self.params), copy.deepcopy(self.body)
+            if after is not None:
+                if self.method in ("GET", "DELETE"):
+                    params["after"] = after
+                else:
+                    body = {**(body or {}), "continuation": after}
+            try:
+                result = self.client.request(
+                    self.method, self.path, params=params, json=body, idempotent=True,
+                    decode=self.decode,
+                )
+            except (ApiError, NetworkError) as err:
+                failures += 1
+                if failures > SLICE_RETRIES or not _worth_retrying(err):
+                    piece.error = err
+                    return
+                wait = self.client.policy.backoff * 2 ** failures
+                log.info("slice %d: %s; trying the slice again in %.1f s from where it was",
+                         piece.index, err.message, wait)
+                self.stop.wait(wait)
+                continue
+            failures = 0
+            result, beyond = piece.clip(result, axis)
+            token = result.continuation
+            end = token is None or beyond
+            with self.lock:
+                if self.stop.is_set():
+                    return  # stopped while this page was on its way: not counted
+                self._pages += 1
+                piece.pages += 1
+                piece.rows += result.rows
+            self.on_page(piece, result, end)
+            piece.after = token
+            if end or token is None:
+                piece.done = True
+                return
+            if token in seen:
+                piece.error = NetworkError(
+                    f"Pagination did not advance on {result.path} (the same continuation came "
+                    f"back after page {piece.pages} of slice {piece.index}); stopping to avoid "
+                    "a loop.", reason="bad_protocol", method=self.method, path=result.path,
+                )
+                return
+            seen.add(token)
+            after = token
+            if self._enough():
+                self.stop.set()
+
+    def _enough(self) -> bool:
+        """Whether the pages in order already hold ``limit`` rows (or ``max_pages`` pages)."""
+        if self.max_pages is not None and self._pages >= self.max_pages:
+            return True
+        if self.limit is None:
+            return False
+        rows = 0
+        with self.lock:
+            for piece in self.slices:
+                rows += piece.rows
+                if rows >= self.limit:
+                    return True
+                if not piece.done:
+                    return False
+        return False
+
+
+def _worth_retrying(err: ReinferError) -> bool:
+    return isinstance(err, NetworkError) or (err.http_status or 0) >= 500 or (
+        err.http_status == 429
+    )
+
+
+def pull(
+    client: Client,
+    method: str,
+    path: str,
+    params: Mapping[str, Any],
+    body: Any,
+    axis: TimeAxis | None,
+    slices: Sequence[Slice],
+    *,
+    workers: int,
+    decode: Decoder,
+    on_page: PageHook,
+    limit: int | None = None,
+    max_pages: int | None = None,
+    threaded: bool = False,
+) -> None:
+    """Fetch ``slices`` with ``workers`` threads; ``on_page(slice, result, last)`` sees each
+    page as it arrives (from the worker's thread). Returns when every slice is done or has
+    failed (``Slice.error``); Ctrl-C stops the workers after their current page and
+    raises KeyboardInterrupt; an exception in ``on_page`` stops them and is raised. One
+    worker runs in the calling thread unless ``threaded``."""
+    _Pull(client, method, path, params, body, axis, slices, workers=workers, decode=decode,
+          on_page=on_page, limit=limit, max_pages=max_pages, threaded=threaded).run()
+
+
+def fetch_parallel(
+    client: Client,
+    method: str,
+    path: str,
+    *,
+    params: Mapping[str, Any] | None,
+    json: Any,
+    parallel: int,
+    limit: int | None,
+    progress: bool,
+    decode: Decoder,
+) -> Pages:
+    """``Client.fetch_all(parallel=N)``: the pull in time slices, as :class:`Pages` in the
+    order of the sequential pull (see the module docstring)."""
+    from .progress import RowProgress
+
+    query = dict(params or {})
+    axis = axis_of(method, path, query, json)
+    pages = Pages(method, path, limit=limit)
+    bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
+    rows = 0
+    lock = threading.Lock()
+
+    def on_page(piece: Slice, result: Result, last: bool) -> None:
+        nonlocal rows
+        with lock:
+            piece.results.append(result)
+            rows += result.rows
+            bar.update(rows if limit is None else min(rows, limit))
+
+    slices: list[Slice] = []
+    try:
+        span = probe_range(client, axis, method, path, query, json)
+        if limit is None and span.count:
+            bar.set_total(span.count)
+        slices = plan(span.first, span.last, parallel * SLICES_PER_WORKER, axis.ascending)
+        pull(client, method, path, query, json, axis, slices, workers=parallel, decode=decode,
+             on_page=on_page, limit=limit)
+    except (ApiError, NetworkError) as err:  # a probe failed: nothing fetched yet
+        pages.error = PaginationError(err, page=1, rows=0)
+    except KeyboardInterrupt:
+        pages.results = [r for piece in slices for r in piece.results]
+        pages.interrupted = True
+        bar.close(finished=False)
+        raise FetchInterrupted(pages) from None
+    pages.results = [r for piece in slices for r in piece.results]
+    failed = next((piece for piece in slices if piece.error is not None), None)
+    if failed is not None and pages.error is None:
+        before = slices[: slices.index(failed)]
+        assert failed.error is not None
+        pages.error = PaginationError(
+            failed.error,
+            page=sum(p.pages for p in before) + failed.pages + 1,
+            rows=sum(p.rows for p in before) + failed.rows,
+        )
+    total = sum(piece.rows for piece in slices)
+    cut = limit is not None and any(not piece.done for piece in slices)
+    pages.has_more = pages.complete and (cut or (limit is not None and total > limit))
+    bar.close(finished=pages.complete)
+    return pages
