@@ -8,14 +8,14 @@ project; a project where they have no permission at all is left out of lists.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from ..data.paging import decode_token
 from ..data.store import DatasetState, Key, SourceState, Store, StreamState
 from .validate import Refusal
 
-__all__ = ["Call", "User"]
+__all__ = ["Blob", "Call", "User"]
 
 
 class User:
@@ -29,19 +29,39 @@ class User:
         return frozenset(self.meta["organisation_permissions"].get(project, ()))
 
 
+class Blob(NamedTuple):
+    """A handler's answer that is not JSON: a download (audio, an attachment)."""
+
+    content_type: str
+    data: bytes
+
+
 class Call:
     """One authenticated request as handlers see it."""
 
     def __init__(
-        self, store: Store, user: User, method: str, path: str, query: str, body: bytes
+        self,
+        store: Store,
+        user: User,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        content_type: str = "application/json",
     ) -> None:
         self.store = store
         self.user = user
         self.method = method
         self.path = path
         self.query = parse_qs(query, keep_blank_values=True)
+        self.content_type = content_type
         self._raw = body
         self._body: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The request body as sent."""
+        return self._raw
 
     # -- input -------------------------------------------------------------------------
     def param(self, name: str) -> str | None:

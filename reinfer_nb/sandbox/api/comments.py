@@ -32,8 +32,8 @@ Answer = dict[str, Any]
 MAX_IDS = 128
 
 
-def list_comments(call: Call, owner: str, source: str) -> Answer:
-    found = call.source(owner, source, "sources-read")
+def list_comments(call: Call, owner: str, source_name: str) -> Answer:
+    found = call.source(owner, source_name, "sources-read")
     limit = call.int_param("limit", 1, 256, 64)
     direction = call.param("direction") or "ascending"
     if direction not in ("ascending", "descending"):
@@ -75,17 +75,17 @@ def _time_param(call: Call, name: str) -> int | None:
         raise Refusal(400, f"Invalid query parameter '{name}': {exc}.") from None
 
 
-def get_comment(call: Call, owner: str, source: str, comment_id: str) -> Answer:
-    found = call.source(owner, source, "sources-read")
+def get_comment(call: Call, owner: str, source_name: str, comment_id: str) -> Answer:
+    found = call.source(owner, source_name, "sources-read")
     with call.store.lock:
         comment = call.store.comment(found, comment_id)
     if comment is None:
-        raise Refusal(404, f"Comment '{comment_id}' not found in source '{owner}/{source}'.")
+        raise Refusal(404, f"Comment '{comment_id}' not found in source '{owner}/{source_name}'.")
     return {"comment": comment}
 
 
-def delete_comments(call: Call, owner: str, source: str) -> Answer:
-    found = call.source(owner, source, "sources-add-comments")
+def delete_comments(call: Call, owner: str, source_name: str) -> Answer:
+    found = call.source(owner, source_name, "sources-add-comments")
     ids = call.params("id") + [i for v in call.params("ids") for i in v.split(",") if i]
     if not ids or len(ids) > MAX_IDS:
         raise Refusal(
@@ -98,8 +98,8 @@ def delete_comments(call: Call, owner: str, source: str) -> Answer:
     return {}
 
 
-def sync_comments(call: Call, owner: str, source: str) -> Answer:
-    found = call.source(owner, source, "sources-add-comments")
+def sync_comments(call: Call, owner: str, source_name: str) -> Answer:
+    found = call.source(owner, source_name, "sources-add-comments")
     comments = new_comments(call.body())
     with call.store.lock:
         counts = call.store.upsert(found, comments)
@@ -112,9 +112,9 @@ def sync_comments(call: Call, owner: str, source: str) -> Answer:
     }
 
 
-def add_comments(call: Call, owner: str, source: str) -> Answer:
+def add_comments(call: Call, owner: str, source_name: str) -> Answer:
     """PUT: add new comments; ids that already hold different content are a conflict."""
-    found = call.source(owner, source, "sources-add-comments")
+    found = call.source(owner, source_name, "sources-add-comments")
     comments = new_comments(call.body())
     with call.store.lock:
         try:
@@ -124,7 +124,7 @@ def add_comments(call: Call, owner: str, source: str) -> Answer:
             raise Refusal(
                 409,
                 f"Comments already exist with different content (ids {ids}); nothing "
-                f"was written. Update them with POST /api/v1/sources/{owner}/{source}/sync.",
+                f"was written. Update them with POST /api/v1/sources/{owner}/{source_name}/sync.",
             ) from None
     return {}
 
@@ -132,9 +132,9 @@ def add_comments(call: Call, owner: str, source: str) -> Answer:
 # -- datasets: query and labellings ---------------------------------------------------------
 
 
-def query_dataset(call: Call, owner: str, dataset: str) -> Answer:
+def query_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
     """``order: recent``: newest first, optionally filtered."""
-    found = call.dataset(owner, dataset, "voc-readonly")
+    found = call.dataset(owner, dataset_name, "voc-readonly")
     body = call.body()
     check_keys(
         body,
@@ -183,9 +183,9 @@ def _keeper(dataset: DatasetState, flt: CommentFilter) -> Any:
     return lambda r: flt.keep(r.us, r.source.id, None)
 
 
-def get_labellings(call: Call, owner: str, dataset: str) -> Answer:
+def get_labellings(call: Call, owner: str, dataset_name: str) -> Answer:
     """By uid (``id=``, repeatable), or the reviewed comments of ``source_id`` (by ``after``)."""
-    found = call.dataset(owner, dataset, "voc-readonly")
+    found = call.dataset(owner, dataset_name, "voc-readonly")
     uids = call.params("id") + [i for v in call.params("ids") for i in v.split(",") if i]
     source_id = call.param("source_id")
     if uids:
@@ -218,13 +218,13 @@ def get_labellings(call: Call, owner: str, dataset: str) -> Answer:
     return answer
 
 
-def update_labelling(call: Call, owner: str, dataset: str, uid: str) -> Answer:
-    found = call.dataset(owner, dataset, "voc")
+def update_labelling(call: Call, owner: str, dataset_name: str, labelling_id: str) -> Answer:
+    found = call.dataset(owner, dataset_name, "voc")
     labelling = parse_labelling(call.body(), {d["name"] for d in found.meta["label_defs"]})
     with call.store.lock:
-        ref = _ref(call, found, uid, allow_missing=False)
+        ref = _ref(call, found, labelling_id, allow_missing=False)
         assert ref is not None
-        found.labellings[uid] = labelling
+        found.labellings[labelling_id] = labelling
         return annotated(call.store, found, ref)
 
 

@@ -118,7 +118,8 @@ def list_projects(call: Call) -> Answer:
     return {"projects": _visible_projects(call)}
 
 
-def get_project(call: Call, project: str) -> Answer:
+def get_project(call: Call, name: str) -> Answer:
+    project = name
     call.require(project)
     if not call.user.permissions(project):
         raise Refusal(
@@ -171,15 +172,16 @@ def list_project_sources(call: Call, owner: str) -> Answer:
     return {"sources": _readable(call, call.store.sources, "sources-read", owner)}
 
 
-def get_source(call: Call, owner: str, source: str) -> Answer:
-    return {"source": call.source(owner, source, "sources-read").meta}
+def get_source(call: Call, owner: str, source_name: str) -> Answer:
+    return {"source": call.source(owner, source_name, "sources-read").meta}
 
 
 def get_source_by_id(call: Call, source_id: str) -> Answer:
     return {"source": _by_id(call, call.store.sources, source_id, "sources-read", "source")}
 
 
-def create_source(call: Call, owner: str, source: str) -> Answer:
+def create_source(call: Call, owner: str, source_name: str) -> Answer:
+    source = source_name
     call.require(owner, "sources-admin")
     check_name(source, "source")
     fields = _source_fields(call.body())
@@ -193,8 +195,8 @@ def create_source(call: Call, owner: str, source: str) -> Answer:
         return {"source": call.store.add_source(owner, source, fields).meta}
 
 
-def update_source(call: Call, owner: str, source: str) -> Answer:
-    found = call.source(owner, source, "sources-admin")
+def update_source(call: Call, owner: str, source_name: str) -> Answer:
+    found = call.source(owner, source_name, "sources-admin")
     fields = _source_fields(call.body())
     stamp = format_ts(now_us())
     with call.store.lock:
@@ -258,15 +260,16 @@ def list_project_datasets(call: Call, owner: str) -> Answer:
     return {"datasets": _readable(call, call.store.datasets, "voc-readonly", owner)}
 
 
-def get_dataset(call: Call, owner: str, dataset: str) -> Answer:
-    return {"dataset": call.dataset(owner, dataset, "voc-readonly").meta}
+def get_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
+    return {"dataset": call.dataset(owner, dataset_name, "voc-readonly").meta}
 
 
 def get_dataset_by_id(call: Call, dataset_id: str) -> Answer:
     return {"dataset": _by_id(call, call.store.datasets, dataset_id, "voc-readonly", "dataset")}
 
 
-def create_dataset(call: Call, owner: str, dataset: str) -> Answer:
+def create_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
+    dataset = dataset_name
     call.require(owner, "voc")  # as the spec says for createDataset
     check_name(dataset, "dataset")
     raw = _dataset_object(call.body(), creating=True)
@@ -307,9 +310,9 @@ def create_dataset(call: Call, owner: str, dataset: str) -> Answer:
         return {"dataset": call.store.add_dataset(meta).meta}
 
 
-def update_dataset(call: Call, owner: str, dataset: str) -> Answer:
+def update_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
     # The spec lists only voc-readonly for updateDataset; a write needs datasets-admin here.
-    found = call.dataset(owner, dataset, "datasets-admin")
+    found = call.dataset(owner, dataset_name, "datasets-admin")
     raw = _dataset_object(call.body(), creating=False)
     source_ids = _source_ids(call, raw) if "source_ids" in raw else None
     with call.store.lock:

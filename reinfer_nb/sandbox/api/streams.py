@@ -37,18 +37,19 @@ Answer = dict[str, Any]
 START: Key = (-(2**62), "")  # before every comment
 
 
-def list_streams(call: Call, owner: str, dataset: str) -> Answer:
-    found = call.dataset(owner, dataset, "voc-readonly", "triggers-read")
+def list_streams(call: Call, owner: str, dataset_name: str) -> Answer:
+    found = call.dataset(owner, dataset_name, "voc-readonly", "triggers-read")
     with call.store.lock:
         return {"streams": [s.meta for s in found.streams.values()]}
 
 
-def get_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    return {"stream": call.stream(owner, dataset, stream, "voc-readonly", "triggers-read")[1].meta}
+def get_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-read")
+    return {"stream": found[1].meta}
 
 
-def create_stream(call: Call, owner: str, dataset: str) -> Answer:
-    found = call.dataset(owner, dataset, "voc-readonly", "triggers-admin")
+def create_stream(call: Call, owner: str, dataset_name: str) -> Answer:
+    found = call.dataset(owner, dataset_name, "voc-readonly", "triggers-admin")
     raw = _stream_object(call.body(), found)
     name = get_str(raw, "name", "stream", required=True)
     assert name is not None
@@ -74,10 +75,10 @@ def create_stream(call: Call, owner: str, dataset: str) -> Answer:
         return {"stream": meta}
 
 
-def update_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-write")
+def update_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-write")
     raw = _stream_object(call.body(), found)
-    if raw.get("name", stream) != stream:
+    if raw.get("name", stream_name) != stream_name:
         raise invalid("stream.name", "cannot be changed")
     with call.store.lock:
         state.meta.update({k: v for k, v in raw.items() if k != "name"})
@@ -87,10 +88,10 @@ def update_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
         return {"stream": state.meta}
 
 
-def delete_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    found, _ = call.stream(owner, dataset, stream, "voc-readonly", "triggers-admin")
+def delete_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found, _ = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-admin")
     with call.store.lock:
-        found.streams.pop(stream, None)
+        found.streams.pop(stream_name, None)
     return {}
 
 
@@ -144,13 +145,13 @@ def legacy_trigger(handler: Callable[..., Answer]) -> Callable[..., Answer]:
     """The legacy ``.../triggers`` route of a stream handler: ``trigger`` for ``stream``."""
     renames = {"stream": "trigger", "streams": "triggers"}
 
-    def legacy(call: Call, owner: str, dataset: str, **params: str) -> Answer:
+    def legacy(call: Call, owner: str, dataset_name: str, **params: str) -> Answer:
         body = call.body() if call.method in ("PUT", "POST") else {}
         if "trigger" in body:
             body["stream"] = body.pop("trigger")
-        if "trigger" in params:
-            params["stream"] = params.pop("trigger")
-        answer = handler(call, owner, dataset, **params)
+        if "trigger_name" in params:
+            params["stream_name"] = params.pop("trigger_name")
+        answer = handler(call, owner, dataset_name, **params)
         return {renames.get(key, key): value for key, value in answer.items()}
 
     return legacy
@@ -159,9 +160,9 @@ def legacy_trigger(handler: Callable[..., Answer]) -> Callable[..., Answer]:
 # -- consuming ---------------------------------------------------------------------------
 
 
-def fetch_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
+def fetch_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
     """The legacy batch: ``results`` with ``sequence_id``s, ``filtered``, ``is_end_sequence``."""
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     body = call.body()
     check_keys(body, ("size", "max_filtered"), "the body")
     size = get_int(body, "size", "", 1, 1024, required=True)
@@ -189,9 +190,9 @@ def fetch_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
     }
 
 
-def stream_results(call: Call, owner: str, dataset: str, stream: str) -> Answer:
+def stream_results(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
     """The current batch: ``results`` with ``continuation`` each, ``more_results``."""
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     size = call.int_param("max_results", 1, 1024, 16)
     max_filtered = call.int_param("max_filtered", 1, 1024, 1024)
     with call.store.lock:
@@ -212,8 +213,8 @@ def stream_results(call: Call, owner: str, dataset: str, stream: str) -> Answer:
     }
 
 
-def advance_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    _, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+def advance_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    _, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     body = call.body()
     check_keys(body, ("sequence_id",), "the body")
     sequence_id = get_str(body, "sequence_id", "", required=True)
@@ -223,8 +224,8 @@ def advance_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
     return {"sequence_id": sequence_id}
 
 
-def reset_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    _, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+def reset_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    _, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     body = call.body()
     check_keys(body, ("to_comment_created_at",), "the body")
     text = get_str(body, "to_comment_created_at", "", required=True)
