@@ -20,7 +20,7 @@ from jsonschema import Draft4Validator, Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-from reinfer_nb.sandbox import Sandbox, start_sandbox
+from reinfer_nb.sandbox import Sandbox
 
 SPEC_DIR = resources.files("reinfer_nb") / "spec"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # git-ignored
@@ -221,7 +221,7 @@ def test_answers_validate_against_the_spec(
         SOURCE + "/sync",
         "/api/v1/sources/dev/conformance/sync",
         json_body={"comments": [{"id": 1}]},
-        expect=422,
+        expect=400,
     )
     c.call(
         "PUT",
@@ -250,7 +250,14 @@ def test_answers_validate_against_the_spec(
                 "title": "Conformance",
                 "source_ids": [synced["source_id"]],
                 "label_defs": [{"name": "Billing"}, {"name": "Billing > Refund"}],
-                "entity_defs": [{"name": "order_number", "title": "Order"}],
+                "entity_defs": [
+                    {
+                        "name": "order_number",
+                        "title": "Order",
+                        "inherits_from": [],
+                        "trainable": True,
+                    }
+                ],
             }
         },
     )
@@ -302,7 +309,7 @@ def test_answers_validate_against_the_spec(
         query,
         "/api/_private/datasets/dev/support-triage/query",
         json_body={"limit": 5},
-        expect=422,
+        expect=400,
     )
     labellings = "/api/_private/datasets/{owner}/{dataset_name}/labellings"
     uid = page["results"][0]["comment"]["uid"]

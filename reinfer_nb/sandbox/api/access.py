@@ -7,15 +7,16 @@ project; a project where they have no permission at all is left out of lists.
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from ..data.paging import decode_token
 from ..data.store import DatasetState, Key, SourceState, Store, StreamState
-from .validate import Refusal
+from .validate import Refusal, parse_json
 
 __all__ = ["Blob", "Call", "User"]
+
+_UNREAD = object()
 
 
 class User:
@@ -56,7 +57,7 @@ class Call:
         self.query = parse_qs(query, keep_blank_values=True)
         self.content_type = content_type
         self._raw = body
-        self._body: dict[str, Any] | None = None
+        self._body: Any = _UNREAD
 
     @property
     def raw(self) -> bytes:
@@ -101,30 +102,18 @@ class Call:
                 "pass back the 'continuation' of the previous page unchanged.",
             ) from None
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body as an object (an empty body is ``{}``), parsed once."""
-        if self._body is None:
-            self._body = self._parse()
+    def json(self) -> Any:
+        """The JSON body (an empty body is ``{}``), parsed once; 400 if it is not JSON."""
+        if self._body is _UNREAD:
+            self._body = parse_json(self._raw)
         return self._body
 
-    def _parse(self) -> dict[str, Any]:
-        if not self._raw.strip():
-            return {}
-        try:
-            value = json.loads(self._raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise Refusal(
-                400, "Malformed request body: it is not UTF-8. Send JSON encoded as UTF-8."
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise Refusal(
-                400,
-                f"Malformed JSON body: {exc.msg} at line {exc.lineno} column "
-                f"{exc.colno}. Send a JSON object.",
-            ) from None
+    def body(self) -> dict[str, Any]:
+        """The JSON body as an object (checked against the spec for spec operations)."""
+        value = self.json()
         if not isinstance(value, dict):
             raise Refusal(
-                422, 'Invalid request: the body must be a JSON object, e.g. {"key": ...}.'
+                400, 'Invalid request: the body must be a JSON object, e.g. {"key": ...}.'
             )
         return value
 

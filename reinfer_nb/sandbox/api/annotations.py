@@ -13,7 +13,7 @@ from typing import Any
 from ..data.sample import Span
 from .filters import LabelView
 from ..data.store import DatasetState, Ref, Store
-from .validate import Refusal, check_keys, invalid, need_object
+from .validate import Refusal, invalid
 
 __all__ = ["annotated", "label_view", "parse_labelling"]
 
@@ -58,53 +58,25 @@ def annotated(store: Store, dataset: DatasetState, ref: Ref) -> dict[str, Any]:
 
 
 def parse_labelling(body: dict[str, Any], label_names: set[str]) -> dict[str, Any]:
-    """The ``labelling`` of an update request as ``{"assigned": [...], "dismissed": [...]}``."""
-    check_keys(body, ("labelling", "context", "entities", "moon_forms"), "the body")
+    """The ``labelling`` of an update request (the spec's schema already checked) as
+    ``{"assigned": [...], "dismissed": [...]}``."""
     for key in ("entities", "moon_forms"):
         if key in body:
             raise Refusal(
                 422,
                 f"Invalid request: '{key}' is not supported by the sandbox; send 'labelling' only.",
             )
-    raw = body.get("labelling")
-    if isinstance(raw, dict):  # the legacy form: one group, no name
-        raw = [dict(raw, group="default")]
-    if not isinstance(raw, list):
-        raise invalid(
-            "'labelling'",
-            'must be a list, e.g. [{"group": "default", "assigned": '
-            '[{"name": "Billing > Refund", "sentiment": "positive"}]}]',
-        )
     result: dict[str, list[dict[str, Any]]] = {"assigned": [], "dismissed": []}
-    for i, item in enumerate(raw):
-        where = f"labelling[{i}]"
-        group = need_object(item, where)
-        check_keys(group, ("group", "assigned", "dismissed", "uninformative"), where)
-        if group.get("group", "default") != "default":
-            raise invalid(f"{where}.group", "must be 'default' (the only label group)")
+    for i, group in enumerate(body.get("labelling", [])):
         for key in ("assigned", "dismissed"):
-            labels = group.get(key, [])
-            if not isinstance(labels, list):
-                raise invalid(f"{where}.{key}", "must be a list of labels")
-            for j, label in enumerate(labels):
-                result[key].append(_label(label, f"{where}.{key}[{j}]", label_names))
+            for j, label in enumerate(group.get(key, [])):
+                if label["name"] not in label_names:
+                    raise invalid(
+                        f"labelling[{i}].{key}[{j}].name",
+                        f"{label['name']!r} is not a label of this dataset (see its label_defs)",
+                    )
+                result[key].append({"name": label["name"], "sentiment": label["sentiment"]})
     return result
-
-
-def _label(raw: Any, where: str, label_names: set[str]) -> dict[str, Any]:
-    label = need_object(raw, where)
-    check_keys(label, ("name", "sentiment", "metadata"), where)
-    name = label.get("name")
-    if isinstance(name, list) and all(isinstance(part, str) for part in name):
-        name = " > ".join(name)
-    if not isinstance(name, str) or name not in label_names:
-        raise invalid(
-            f"{where}.name", f"{name!r} is not a label of this dataset (see its label_defs)"
-        )
-    sentiment = label.get("sentiment", "positive")
-    if sentiment not in ("positive", "negative"):
-        raise invalid(f"{where}.sentiment", "must be 'positive' or 'negative'")
-    return {"name": name, "sentiment": sentiment}
 
 
 def _span(span: Span) -> dict[str, Any]:

@@ -7,15 +7,17 @@ result, absent on the last page.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from .access import Call
 from .annotations import annotated, label_view, parse_labelling
-from ..data.sample import parse_ts
+from ..data.sample import now_us, parse_ts
 from .filters import CommentFilter, parse_attribute_filters, parse_filter
 from ..data.paging import encode_token, iterate, since, take, until
 from ..data.store import DatasetState, Ref, SourceState
-from .validate import Refusal, check_keys, get_int, get_str, invalid, need_object, new_comments
+from .validate import Refusal, invalid, timestamp
 
 __all__ = [
     "add_comments",
@@ -30,6 +32,8 @@ __all__ = [
 
 Answer = dict[str, Any]
 MAX_IDS = 128
+MAX_BATCH = 4096
+PROPERTY = re.compile(r"(string|number):\w.{0,63}", re.DOTALL)
 
 
 def list_comments(call: Call, owner: str, source_name: str) -> Answer:
@@ -98,6 +102,52 @@ def delete_comments(call: Call, owner: str, source_name: str) -> Answer:
     return {}
 
 
+def new_comments(body: dict[str, Any]) -> list[tuple[dict[str, Any], int]]:
+    """The ``comments`` of a sync/add request (the spec's schema already checked) as
+    (JSON to store, timestamp in µs); 422 for what the schema cannot say."""
+    comments = body["comments"]
+    if len(comments) > MAX_BATCH:
+        raise invalid(
+            "comments", f"has {len(comments)} items; send at most {MAX_BATCH} per request"
+        )
+    out = []
+    seen: set[str] = set()
+    now = now_us()
+    for i, raw in enumerate(comments):
+        where = f"comments[{i}]"
+        if raw["id"] in seen:
+            raise invalid(f"{where}.id", f"repeats the id {raw['id']!r} of an earlier comment")
+        seen.add(raw["id"])
+        us = timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else now
+        for j, message in enumerate(raw.get("messages", [])):
+            if "sent_at" in message:
+                timestamp(message["sent_at"], f"{where}.messages[{j}].sent_at")
+        _check_properties(raw.get("user_properties", {}), f"{where}.user_properties")
+        comment = {k: v for k, v in raw.items() if k != "timestamp"}
+        comment.setdefault("messages", [])
+        comment.setdefault("user_properties", {})
+        comment.setdefault("attachments", [])
+        out.append((comment, us))
+    return out
+
+
+def _check_properties(properties: dict[str, Any], where: str) -> None:
+    for key, value in properties.items():
+        if not PROPERTY.fullmatch(key):
+            raise invalid(
+                f"{where} key {key!r}",
+                "must start with 'string:' or 'number:' followed by a name of up to "
+                "64 characters, e.g. 'string:Channel' or 'number:NPS'",
+            )
+        if key.startswith("string:") and not isinstance(value, str):
+            raise invalid(f"{where}[{key!r}]", f"must be a string, not {value!r}")
+        if key.startswith("number:") and (
+            not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise invalid(f"{where}[{key!r}]", f"must be a finite number, not {value!r}")
+
+
 def sync_comments(call: Call, owner: str, source_name: str) -> Answer:
     found = call.source(owner, source_name, "sources-add-comments")
     comments = new_comments(call.body())
@@ -136,24 +186,18 @@ def query_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
     """``order: recent``: newest first, optionally filtered."""
     found = call.dataset(owner, dataset_name, "voc-readonly")
     body = call.body()
-    check_keys(
-        body,
-        ("order", "limit", "continuation", "filter", "attribute_filters", "collapse_mode"),
-        "the body",
-    )
-    if "order" not in body:
-        raise invalid("the body", 'needs "order", e.g. {"order": {"kind": "recent"}, "limit": 20}')
-    order = need_object(body["order"], "order")
-    if order.get("kind") != "recent":
+    kind = body["order"].get("kind")
+    if kind != "recent":
         raise Refusal(
             422,
-            f"Invalid request: order kind {order.get('kind')!r} is not supported by "
-            'the sandbox; use {"kind": "recent"}.',
+            f"Invalid request: order kind {kind!r} is not supported by the sandbox; "
+            'use {"kind": "recent"}.',
         )
-    check_keys(order, ("kind",), "order")
-    limit = call.int_param("limit", 1, 1024, get_int(body, "limit", "", 1, 1024) or 64)
-    token = call.param("continuation") or get_str(body, "continuation", "")
-    after = call.token_param("continuation", token)
+    limit = body.get("limit", 64)
+    if not 1 <= limit <= 1024:
+        raise invalid("limit", f"must be from 1 to 1024, not {limit}")
+    limit = call.int_param("limit", 1, 1024, limit)
+    after = call.token_param("continuation", call.param("continuation") or body.get("continuation"))
     label_names = {d["name"] for d in found.meta["label_defs"]}
     flt = parse_filter(body.get("filter", {}), "filter", found.meta["source_ids"], label_names)
     if "attribute_filters" in body:

@@ -21,7 +21,7 @@ from ..data.store import Store
 from .access import Blob, Call, User
 from .operations import AUTH_ROUTES, HANDLERS
 from .routing import NOT_FOUND, Handler, Router, SpecRouter
-from .validate import Refusal
+from .validate import Refusal, check_request
 
 __all__ = ["API_ROUTES", "MAX_BODY", "NOT_FOUND", "Api", "Router", "SpecRouter"]
 
@@ -84,6 +84,8 @@ class Api:
                 raw,
                 environ.get("CONTENT_TYPE", ""),
             )
+            if match.operation is not None:
+                check_request(match.operation, call)
             payload = match.handler(call, **match.params)
             if isinstance(payload, Blob):
                 return _answer(start_response, 200, payload.data, payload.content_type)
