@@ -392,7 +392,8 @@ def test_stop_ends_idle_keep_alive_connections() -> None:
         (
             "POST",
             "/api/_private/datasets/dev/support-triage/query",
-            b'{"order": {"kind": "recent"}, "filter": {"user_properties": {}}}',
+            b'{"order": {"kind": "recent"}, "filter": {"thread_properties": {"num_messages": '
+            b'{"minimum": 2}}}}',
             422,
             "not supported by the sandbox",
         ),

@@ -11,12 +11,12 @@ import math
 import re
 from typing import Any
 
-from .access import Call
-from .annotations import annotated, label_view, parse_labelling
-from ..data.sample import now_us, parse_ts
-from .filters import CommentFilter, parse_attribute_filters, parse_filter
 from ..data.paging import encode_token, iterate, since, take, until
+from ..data.sample import now_us, parse_ts
 from ..data.store import DatasetState, Ref, SourceState
+from .access import Call
+from .annotations import annotated, apply_update
+from .filters import Subject, parse_attribute_filters, parse_filter
 from .validate import Refusal, invalid, timestamp
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "get_labellings",
     "list_comments",
     "query_dataset",
+    "sync_annotations",
     "sync_comments",
     "update_labelling",
 ]
@@ -198,10 +199,9 @@ def query_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
         raise invalid("limit", f"must be from 1 to 1024, not {limit}")
     limit = call.int_param("limit", 1, 1024, limit)
     after = call.token_param("continuation", call.param("continuation") or body.get("continuation"))
-    label_names = {d["name"] for d in found.meta["label_defs"]}
-    flt = parse_filter(body.get("filter", {}), "filter", found.meta["source_ids"], label_names)
-    if "attribute_filters" in body:
-        flt = parse_attribute_filters(body["attribute_filters"], flt, label_names)
+    flt = parse_filter(body.get("filter", {}), "filter", found.meta["source_ids"], found)
+    if body.get("attribute_filters"):
+        flt = parse_attribute_filters(body["attribute_filters"], flt, found)
     if flt.max_us is not None:
         after = min(after, until(flt.max_us)) if after else until(flt.max_us)
     low = flt.min_us
@@ -209,7 +209,7 @@ def query_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
         refs, more = take(
             iterate(call.store.dataset_sources(found), after=after, descending=True),
             limit,
-            keep=_keeper(found, flt),
+            keep=lambda r: flt.keep(Subject(call.store, found, r)),
             stop=None if low is None else (lambda r: r.us < low),
         )
         answer: Answer = {
@@ -219,12 +219,6 @@ def query_dataset(call: Call, owner: str, dataset_name: str) -> Answer:
     if more:
         answer["continuation"] = encode_token(refs[-1].key)
     return answer
-
-
-def _keeper(dataset: DatasetState, flt: CommentFilter) -> Any:
-    if flt.needs_labels:
-        return lambda r: flt.keep(r.us, r.source.id, label_view(dataset, r))
-    return lambda r: flt.keep(r.us, r.source.id, None)
 
 
 def get_labellings(call: Call, owner: str, dataset_name: str) -> Answer:
@@ -249,27 +243,60 @@ def get_labellings(call: Call, owner: str, dataset_name: str) -> Answer:
     source = _dataset_source(call, found, source_id)
     limit = call.int_param("limit", 1, 999, 128)
     after = call.token_param("after")
+    predictions = (call.param("return_predictions") or "true").lower() != "false"
     with call.store.lock:
         refs, _ = take(
-            iterate([source], after=after), limit, keep=lambda r: label_view(found, r).reviewed
+            iterate([source], after=after),
+            limit,
+            keep=lambda r: call.store.view(found, r).reviewed,
         )
-        answer: Answer = {
-            "results": [annotated(call.store, found, r) for r in refs],
-            "entity_defs": found.meta["entity_defs"],
-        }
+        results = [annotated(call.store, found, r) for r in refs]
+        answer: Answer = {"results": results, "entity_defs": found.meta["entity_defs"]}
+    if not predictions:
+        for result in results:
+            result["labelling"][0].pop("predicted", None)
+            result["entities"]["predicted"] = []
     if refs:  # clients stop on an empty page
         answer["after"] = encode_token(refs[-1].key)
     return answer
 
 
 def update_labelling(call: Call, owner: str, dataset_name: str, labelling_id: str) -> Answer:
+    """Labels and entities of one comment (by uid); new labels join the taxonomy."""
     found = call.dataset(owner, dataset_name, "voc")
-    labelling = parse_labelling(call.body(), {d["name"] for d in found.meta["label_defs"]})
     with call.store.lock:
         ref = _ref(call, found, labelling_id, allow_missing=False)
         assert ref is not None
-        found.labellings[labelling_id] = labelling
+        call.store.set_labelling(found, ref.uid, apply_update(call.store, found, ref, call.body()))
         return annotated(call.store, found, ref)
+
+
+def sync_annotations(call: Call, owner: str, dataset_name: str) -> Answer:
+    """Assign labels to comments in bulk (each names its comment as ``[source id, comment
+    id]`` or by uids); the labels replace the comment's labels, new ones join the taxonomy."""
+    found = call.dataset(owner, dataset_name, "voc")
+    annotations = call.body()["annotations"]
+    with call.store.lock:
+        plans = []
+        for i, item in enumerate(annotations):
+            parts = item["comment_uid"]
+            uids = [".".join(parts)] if len(parts) == 2 and "." not in parts[0] else parts
+            for uid in uids:
+                ref = _ref(call, found, uid, allow_missing=True)
+                if ref is None:
+                    raise invalid(
+                        f"annotations[{i}].comment_uid",
+                        f"names {uid!r}, which is not a comment of this dataset",
+                    )
+                labels = [
+                    {"name": label["name"], "sentiment": "positive"}
+                    for label in item.get("labels", [])
+                ]
+                plans.append((ref, labels))
+        for ref, labels in plans:
+            new = apply_update(call.store, found, ref, {"labelling": [{"assigned": labels}]})
+            call.store.set_labelling(found, ref.uid, new)
+    return {}
 
 
 def _dataset_source(call: Call, dataset: DatasetState, source_id: str) -> SourceState:

@@ -6,7 +6,7 @@ Every other operation of the spec answers 501 (see :mod:`.routing`). A handler t
 
 from __future__ import annotations
 
-from . import comments, resources, streams
+from . import buckets, comments, datasets, media, resources, sources, statistics, streams
 from .routing import Handler
 from .streams import legacy_trigger
 
@@ -20,28 +20,53 @@ HANDLERS: dict[str, Handler] = {
     "getAllProjectsV1": resources.list_projects_v1,
     "getAllProjects": resources.list_projects,
     "getProject": resources.get_project,
+    "createProject": resources.create_project,
+    "updateProject": resources.update_project,
+    "deleteProject": resources.delete_project,
+    "getProjectResourceCounts": resources.project_resource_counts,
+    # buckets
+    "getAllBuckets": buckets.list_buckets,
+    "getBucketsByOwner": buckets.list_project_buckets,
+    "getBucket": buckets.get_bucket,
+    "getBucketById": buckets.get_bucket_by_id,
+    "createBucket": buckets.create_bucket,
+    "updateBucket": buckets.update_bucket,
+    "deleteBucket": buckets.delete_bucket,
+    "getBucketStatistics": buckets.bucket_statistics,
     # sources
-    "getAllSources": resources.list_sources,
-    "getAllSourcesInProject": resources.list_project_sources,
-    "getSource": resources.get_source,
-    "getSourceById": resources.get_source_by_id,
-    "createSource": resources.create_source,
-    "updateSource": resources.update_source,
-    # comments
+    "getAllSources": sources.list_sources,
+    "getAllSourcesInProject": sources.list_project_sources,
+    "getSource": sources.get_source,
+    "getSourceById": sources.get_source_by_id,
+    "createSource": sources.create_source,
+    "updateSource": sources.update_source,
+    "deleteSource": sources.delete_source,
+    "getSourceStatistics": statistics.source_statistics,
+    # comments and their files
     "getSourceComments": comments.list_comments,
     "addComments": comments.add_comments,
     "getComment": comments.get_comment,
     "syncComments": comments.sync_comments,
     "deleteComment": comments.delete_comments,
-    # datasets, the query, labellings
-    "getAllDatasets": resources.list_datasets,
-    "getAllDatasetsInProject": resources.list_project_datasets,
-    "getDataset": resources.get_dataset,
-    "createDataset": resources.create_dataset,
-    "updateDataset": resources.update_dataset,
+    "setCommentAudio": media.set_audio,
+    "getCommentAudio": media.get_audio,
+    "uploadCommentAttachment": media.upload_attachment,
+    "getAttachment": media.get_attachment,
+    # datasets, the query, annotations, statistics, validation
+    "getAllDatasets": datasets.list_datasets,
+    "getAllDatasetsInProject": datasets.list_project_datasets,
+    "getDataset": datasets.get_dataset,
+    "createDataset": datasets.create_dataset,
+    "updateDataset": datasets.update_dataset,
+    "deleteDatasetV1": datasets.delete_dataset,
+    "DeleteDatasetById": datasets.delete_dataset_by_id,
     "queryComments": comments.query_dataset,
     "getLabellings": comments.get_labellings,
     "updateCommentLabelling": comments.update_labelling,
+    "syncAnnotations": comments.sync_annotations,
+    "getDatasetStatistics": statistics.dataset_statistics,
+    "getDatasetSummary": statistics.dataset_summary,
+    "getLabelValidation": statistics.label_validation,
     # streams, and their legacy names (triggers)
     "getAllStreams": streams.list_streams,
     "createStream": streams.create_stream,

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .access import Call
-from .annotations import label_view
 from ..data.sample import format_ts, now_us, stream_json
-from .filters import parse_filter
+from .filters import Subject, parse_filter
 from ..data.paging import encode_token, iterate, since
 from ..data.store import DatasetState, Key, Ref, StreamState
 from .validate import Refusal, check_name, invalid, timestamp
@@ -101,16 +100,9 @@ def _stream_object(body: dict[str, Any], dataset: DatasetState) -> dict[str, Any
     raw: dict[str, Any] = body["stream"]
     if "comment_filter" in raw:
         parse_filter(
-            raw["comment_filter"],
-            "stream.comment_filter",
-            dataset.meta["source_ids"],
-            _label_names(dataset),
+            raw["comment_filter"], "stream.comment_filter", dataset.meta["source_ids"], dataset
         )
     return raw
-
-
-def _label_names(dataset: DatasetState) -> set[str]:
-    return {d["name"] for d in dataset.meta["label_defs"]}
 
 
 def legacy_trigger(handler: Callable[..., Answer]) -> Callable[..., Answer]:
@@ -209,10 +201,7 @@ def _batch(
     and whether the dataset has nothing after it.
     """
     flt = parse_filter(
-        state.meta.get("comment_filter", {}),
-        "comment_filter",
-        dataset.meta["source_ids"],
-        _label_names(dataset),
+        state.meta.get("comment_filter", {}), "comment_filter", dataset.meta["source_ids"], dataset
     )
     store = call.store
     refs: list[Ref] = []
@@ -221,8 +210,7 @@ def _batch(
     for ref in iterate(store.dataset_sources(dataset), after=state.cursor, by_created=True):
         if len(refs) == size:
             return refs, filtered, last, False
-        view = label_view(dataset, ref) if flt.needs_labels else None
-        if flt.keep(store.timestamp_us(ref), ref.source.id, view):
+        if flt.keep(Subject(store, dataset, ref)):
             refs.append(ref)
         elif filtered == max_filtered:
             return refs, filtered, last, False
