@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from .access import Call
     from .routing import Operation
 
-__all__ = ["Refusal", "check_name", "check_request", "invalid", "parse_json", "timestamp"]
+__all__ = [
+    "SPEC_PATCHES",
+    "Refusal",
+    "check_name",
+    "check_request",
+    "invalid",
+    "parse_json",
+    "timestamp",
+]
 
 SPEC_URI = "urn:reinfer:openapi-v3.1"
 _COMPONENT = "#/components/schemas/"
@@ -38,7 +46,7 @@ HEX = re.compile(r"[0-9a-f]+")
 
 # Where the real API and the official client differ from the published schemas (merged
 # into the components before validating; the shipped spec file itself is never changed):
-_PATCHES: dict[str, dict[str, Any]] = {
+SPEC_PATCHES: dict[str, dict[str, Any]] = {
     # DatasetNew types model_family as any string; the API answers 400 "'x' is not one of
     # [...]" for an unknown family, as the ModelFamily enum (used by DatasetUpdate) says.
     "DatasetNew": {"properties": {"model_family": {"$ref": "#/components/schemas/ModelFamily"}}},
@@ -142,7 +150,7 @@ def _path(parts: Iterable[Any]) -> str:
 def _registry() -> Registry:
     spec = openapi()
     schemas = dict(spec["components"]["schemas"])
-    for name, patch in _PATCHES.items():
+    for name, patch in SPEC_PATCHES.items():
         schemas[name] = _merge(schemas[name], patch)
     document = {**spec, "components": {**spec["components"], "schemas": schemas}}
     return Registry().with_resource(SPEC_URI, Resource.from_contents(document, DRAFT202012))
