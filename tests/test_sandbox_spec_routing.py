@@ -10,6 +10,7 @@ import inspect
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -69,6 +70,14 @@ def test_every_route_is_an_operation_of_the_spec() -> None:
     assert set(HANDLERS) <= set(operations.values())
     implemented = {r.operation.operation_id for r in routes if r.handler and r.operation}
     assert implemented == set(HANDLERS)
+
+
+def test_the_readme_says_how_much_is_served() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    total = len(spec_operations())
+    text = " ".join(readme.split())
+    assert f"implements {len(HANDLERS)} of the spec's {total} operations" in text
+    assert f"the other {total - len(HANDLERS)} operations of the spec" in text
 
 
 def test_handlers_take_the_spec_path_parameters_by_name() -> None:
