@@ -23,6 +23,7 @@ Dtypes (chosen for memory; ``isna()`` finds every missing value either way):
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -80,6 +81,8 @@ class PageDecoder:
 
     def __init__(self) -> None:
         self._hint: pa.Schema | None = None
+        self._hint_of: pa.Schema | None = None
+        self._checks: dict[str, tuple[pa.Schema, bool]] = {}
         self._lock = threading.Lock()
 
     def __call__(
@@ -95,13 +98,17 @@ class PageDecoder:
         """The page as a :class:`RawAnswer`, or None if Arrow cannot hold it faithfully."""
         if body[:1] != b"{" and body.lstrip()[:1] != b"{":
             return None
-        if b"\\u" in body and _SURROGATE_ESCAPE.search(body):
-            return None
-        if _LONG_NUMBER.search(body):
-            return None
-        table = self._read(body)
+        if not body.isascii():
+            try:  # Arrow does not check: text that is not UTF-8 takes the JSON path
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        table = self._read(body)  # (Arrow refuses lone surrogates: the JSON path again)
         if table is None or table.num_rows != 1:
             return None
+        if (self._check("floats", table.schema, _has_float) and _has_huge_float(table)
+                and _LONG_NUMBER.search(body)):
+            return None  # an integer past 64 bits, which Arrow read as a float
         fields: dict[str, Any] = {}
         lists: list[str] = []
         for name, column in zip(table.column_names, table.columns, strict=True):
@@ -127,7 +134,7 @@ class PageDecoder:
             continuation = after if isinstance(after, str) and after and records.num_rows else None
         return RawAnswer(
             fields, blob=compress(body), size=len(body), key=key, table=records,
-            continuation=continuation, null_keys=_null_keys(body),
+            continuation=continuation,
         )
 
     def _read(self, body: bytes) -> pa.Table | None:
@@ -141,14 +148,26 @@ class PageDecoder:
             table = _read(body, options, multiline, None)
             if table is None:
                 return None
-        if _has_timestamp(table.schema):
+        if self._check("timestamps", table.schema, _has_timestamp):
             # The reader turns ISO dates into timestamps; keep the text as the server sent it.
             table = _read(body, options, multiline, _no_timestamps(table.schema))
             if table is None:
                 return None
-        with self._lock:
-            self._hint = _without_nulls(table.schema)
+        schema = table.schema
+        if self._hint_of is None or not schema.equals(self._hint_of):
+            hint = _without_nulls(schema)
+            with self._lock:
+                self._hint, self._hint_of = hint, schema
         return table
+
+    def _check(self, what: str, schema: pa.Schema, test: Any) -> bool:
+        """``test(schema)``, remembered for the last schema seen (pages mostly share one)."""
+        known = self._checks.get(what)
+        if known is not None and known[0].equals(schema):
+            return known[1]
+        answer = bool(test(schema))
+        self._checks[what] = (schema, answer)
+        return answer
 
 
 def _read(
@@ -207,13 +226,39 @@ def _map_types(kind: pa.DataType, fix: Any) -> pa.DataType:
     return fix(kind)  # type: ignore[no-any-return,unused-ignore]
 
 
+def _has_huge_float(table: pa.Table) -> bool:
+    """Whether a float of the page is at least 2**63 in size: it may be an integer too large
+    for 64 bits, which Arrow reads as a float (the JSON path keeps it exact)."""
+
+    def huge(array: pa.Array) -> bool:
+        kind = array.type
+        if pa.types.is_struct(kind):
+            return any(huge(part) for part in array.flatten())
+        if pa.types.is_list(kind):
+            return huge(array.flatten())
+        if pa.types.is_floating(kind) and len(array) > array.null_count:
+            largest = pc.max(pc.abs(array)).as_py()
+            return largest is not None and largest >= 2.0**63
+        return False
+
+    return any(huge(chunk) for column in table.columns for chunk in column.chunks)
+
+
+def _has_float(schema: pa.Schema) -> bool:
+    return _has_type(schema, pa.types.is_floating)
+
+
 def _has_timestamp(schema: pa.Schema) -> bool:
+    return _has_type(schema, pa.types.is_timestamp)
+
+
+def _has_type(schema: pa.Schema, test: Any) -> bool:
     def found(kind: pa.DataType) -> bool:
         if pa.types.is_struct(kind):
             return any(found(kind.field(i).type) for i in range(kind.num_fields))
         if pa.types.is_list(kind):
             return found(kind.value_type)
-        return bool(pa.types.is_timestamp(kind))
+        return bool(test(kind))
 
     return any(found(field.type) for field in schema)
 
@@ -273,127 +318,184 @@ def pages_frame(results: Sequence[Result], limit: int | None = None) -> pd.DataF
     table = records_table(answers)
     if limit is not None and table.num_rows > limit:
         table = table.slice(0, limit)
-    return to_pandas(_flat(table, answers))
+    return to_pandas(_flat(table, answers), rows=table.num_rows)
 
 
 def _flat(table: pa.Table, answers: Sequence[RawAnswer]) -> pa.Table:
     """Nested objects flattened to dotted columns, in ``pandas.json_normalize``'s order.
 
-    That order is by first appearance: a record's new top-level scalars, then the fields of
-    its objects depth first. A column therefore sorts by the row where its key first
-    appears, then by its place in that walk of the schema. A key first seen holding null
-    needs the JSON to say where (Arrow sees only a missing value): those pages are read
-    again, only when the page names such a key.
+    That order is by first appearance: the row where a column's key first appears, then
+    its place in that record's walk (its top-level values, then its objects depth first,
+    in the record's key order). Arrow gives the first row of each value; the walk of a
+    row where several columns first appear needs that record's key order, so its page is
+    parsed (usually only the first page). A key whose first appearance holds ``null``
+    looks missing to Arrow: the pages that hold a null under that name are parsed too.
     """
-    leaves: list[_Leaf] = []
-    objects: list[_Leaf] = []
-    schema = table.schema
-    # Per record, json_normalize takes the top-level values first, then walks the objects.
-    for i, field in enumerate(schema):
+    leaves: list[_Column] = []
+    objects: list[_Column] = []
+    for i, field in enumerate(table.schema):
         if not pa.types.is_struct(field.type):
-            leaves.append(_Leaf(field.name, (field.name,), table.column(i), (0, i)))
-    for i, field in enumerate(schema):
+            leaves.append(_Column(field.name, (field.name,), table.column(i)))
+    for i, field in enumerate(table.schema):
         if pa.types.is_struct(field.type):
-            _walk(field.name, (field.name,), table.column(i), (0, i), leaves, objects)
+            _walk(field.name, (field.name,), table.column(i), leaves, objects)
     names = [leaf.name for leaf in leaves]
     if len(set(names)) != len(names):
         raise Unsupported("two fields flatten to the same column name")
     for leaf in leaves:
         found = pc.index(pc.is_valid(leaf.array), True).as_py() if leaf.array.null_count else 0
         leaf.first = found if found is not None and found >= 0 else None
-    _first_present(table.num_rows, leaves, objects, answers)
+    rows = _Rows(answers, table.num_rows)
+    _first_present(rows, leaves, objects)
     # A key that holds null where other rows hold an object: the JSON path makes it a
     # column of its own (of missing values), beside the object's dotted columns.
     for obj in objects:
         if obj.first is not None:
             if obj.name in names:
                 raise Unsupported("a key holds an object in one record, a value in another")
-            leaf = _Leaf(obj.name, obj.path, pa.chunked_array([pa.nulls(table.num_rows)]),
-                         obj.rank)
-            leaf.first = obj.first
-            leaves.append(leaf)
+            obj.array = pa.chunked_array([pa.nulls(table.num_rows)])
+            leaves.append(obj)
+    # Where several columns first appear in one row, that record's walk orders them.
+    by_row: dict[int, list[_Column]] = {}
+    for position, leaf in enumerate(leaves):
+        leaf.rank = position
+        if leaf.first is not None:
+            by_row.setdefault(leaf.first, []).append(leaf)
+    for row, group in by_row.items():
+        if len(group) > 1:
+            walk = {name: i for i, name in enumerate(_walk_names(rows.record(row)))}
+            if not all(leaf.name in walk for leaf in group):
+                raise Unsupported("a column is missing from the record it first appears in")
+            for leaf in group:
+                leaf.rank = walk[leaf.name]
     end = table.num_rows
     leaves.sort(key=lambda leaf: (end if leaf.first is None else leaf.first, leaf.rank))
     return pa.table([leaf.array for leaf in leaves], names=[leaf.name for leaf in leaves])
 
 
-class _Leaf:
-    """A column of the flat table (or an object key, for ``objects``): its dotted name, its
-    path of keys, its values, its place in the walk and the row where it first appears."""
+class _Column:
+    """A column of the flat table (or an object key, in ``objects``): its dotted name, its
+    path of keys, its values and the row where its key first appears."""
 
     __slots__ = ("array", "first", "name", "path", "rank")
 
-    def __init__(
-        self, name: str, path: tuple[str, ...], array: pa.ChunkedArray, rank: tuple[int, int]
-    ) -> None:
-        self.name, self.path, self.array, self.rank = name, path, array, rank
+    def __init__(self, name: str, path: tuple[str, ...], array: pa.ChunkedArray) -> None:
+        self.name, self.path, self.array = name, path, array
         self.first: int | None = None
+        self.rank = 0
 
 
 def _walk(
     name: str,
     path: tuple[str, ...],
     column: pa.ChunkedArray,
-    top_rank: tuple[int, int],
-    leaves: list[_Leaf],
-    objects: list[_Leaf],
+    leaves: list[_Column],
+    objects: list[_Column],
 ) -> None:
-    """Add an object's fields depth first, in schema order (json_normalize's walk).
-
-    An object key holding null makes a top-level value column in json_normalize when it is
-    a top-level key (``top_rank``), a column in the walk's place when it is nested."""
-    rank = top_rank if len(path) == 1 else _next(leaves, objects)
-    objects.append(_Leaf(name, path, column, rank))
+    """Add an object's fields, depth first."""
+    objects.append(_Column(name, path, column))
     children = [chunk.flatten() for chunk in column.chunks]  # parent nulls pushed down
     for i in range(column.type.num_fields):
         field = column.type.field(i)
         child = pa.chunked_array([parts[i] for parts in children], type=field.type)
         child_name, child_path = f"{name}.{field.name}", (*path, field.name)
         if pa.types.is_struct(field.type):
-            _walk(child_name, child_path, child, top_rank, leaves, objects)
+            _walk(child_name, child_path, child, leaves, objects)
         else:
-            leaves.append(_Leaf(child_name, child_path, child, _next(leaves, objects)))
+            leaves.append(_Column(child_name, child_path, child))
 
 
-def _next(leaves: list[_Leaf], objects: list[_Leaf]) -> tuple[int, int]:
-    return (1, len(leaves) + len(objects))
+def _walk_names(record: Any) -> list[str]:
+    """The column names one record makes, in json_normalize's order (see
+    :func:`reinfer_nb.frames._flatten`): its top-level values, then its objects, each
+    walked depth first in key order."""
+    names: list[str] = []
+
+    def nested(prefix: str, data: dict[str, Any]) -> None:
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                nested(name, value)
+            else:
+                names.append(name)
+
+    if not isinstance(record, dict):
+        return names
+    names.extend(key for key, value in record.items() if not isinstance(value, dict))
+    nested("", {key: value for key, value in record.items() if isinstance(value, dict)})
+    return names
 
 
-def _first_present(
-    rows: int, leaves: list[_Leaf], objects: list[_Leaf], answers: Sequence[RawAnswer]
-) -> None:
+class _Rows:
+    """The records behind the table's rows, parsed from a page's bytes when first needed."""
+
+    def __init__(self, answers: Sequence[RawAnswer], rows: int) -> None:
+        self.answers = answers
+        self.rows = rows
+        self.offsets: list[int] = []
+        offset = 0
+        for answer in answers:
+            self.offsets.append(offset)
+            offset += answer.rows
+        self._parsed: dict[int, list[Any]] = {}
+        self._nulls: dict[int, frozenset[str]] = {}
+
+    def null_keys(self, index: int) -> frozenset[str]:
+        """The names holding an explicit null on page ``index`` (from its bytes)."""
+        names = self._nulls.get(index)
+        if names is None:
+            names = self._nulls[index] = _null_keys(self.answers[index].body())
+        return names
+
+    def page(self, index: int) -> list[Any]:
+        records = self._parsed.get(index)
+        if records is None:
+            answer = self.answers[index]
+            records = self._parsed[index] = answer.json()[answer.key]
+        return records
+
+    def record(self, row: int) -> Any:
+        index = bisect.bisect_right(self.offsets, row) - 1
+        return self.page(index)[row - self.offsets[index]]
+
+
+def _first_present(rows: _Rows, leaves: list[_Column], objects: list[_Column]) -> None:
     """Where keys holding ``null`` first appear: ``leaf.first`` moves earlier if a null
-    came first; ``obj.first`` is set where an object key first holds null (else None)."""
+    came before its first value; ``obj.first`` is set where an object key first holds
+    null (else None). Only the pages that could hide such a null are looked at: those
+    before a column's first value, or where an object is missing, and of them only the
+    pages whose bytes hold a null under that key's name."""
     for obj in objects:
         obj.first = None
-    suspects = set().union(*(answer.null_keys for answer in answers))
-    if not suspects:
-        return
-    anything = _ANY_NAME in suspects
-    leaf_todo = [leaf for leaf in leaves if anything or leaf.path[-1] in suspects]
-    obj_todo = [obj for obj in objects if anything or obj.path[-1] in suspects]
-    offset = 0
-    for answer in answers:
-        if offset >= rows or not (leaf_todo or obj_todo):
+    leaf_todo = [leaf for leaf in leaves if leaf.first != 0]
+    obj_todo = [obj for obj in objects if obj.array.null_count]
+    for index, answer in enumerate(rows.answers):
+        offset = rows.offsets[index]
+        end = min(offset + answer.rows, rows.rows)
+        if offset >= rows.rows or not (leaf_todo or obj_todo):
             break
-        names = answer.null_keys
-        wanted = [x for x in (*leaf_todo, *obj_todo)
-                  if _ANY_NAME in names or x.path[-1] in names]
-        if wanted:
-            records = answer.json()[answer.key][: rows - offset]
-            for row, record in enumerate(records, start=offset):
-                for item in wanted:
-                    value = _lookup(record, item.path)
-                    if value is _ABSENT:
-                        continue
-                    is_object = item in obj_todo
-                    if (not is_object and (item.first is None or row < item.first)) or (
-                        is_object and value is None and item.first is None
-                    ):
-                        item.first = row
-        offset += answer.rows
-        # A leaf is settled once a row up to its first value has been checked.
-        leaf_todo = [leaf for leaf in leaf_todo if leaf.first is None or leaf.first >= offset]
+        leaves_here = [leaf for leaf in leaf_todo if leaf.first is None or leaf.first > offset]
+        objects_here = [
+            obj for obj in obj_todo if obj.array.slice(offset, end - offset).null_count
+        ]
+        if leaves_here or objects_here:
+            names = rows.null_keys(index)
+            anything = _ANY_NAME in names
+            leaves_here = [x for x in leaves_here if anything or x.path[-1] in names]
+            objects_here = [x for x in objects_here if anything or x.path[-1] in names]
+        if leaves_here or objects_here:
+            for row, record in enumerate(rows.page(index)[: end - offset], start=offset):
+                for leaf in leaves_here:
+                    if (leaf.first is None or row < leaf.first) and _lookup(
+                        record, leaf.path
+                    ) is not _ABSENT:
+                        leaf.first = row
+                for obj in objects_here:
+                    if obj.first is None and _lookup(record, obj.path) is None:
+                        obj.first = row
+        # A leaf is settled once every row before its first appearance has been seen.
+        leaf_todo = [leaf for leaf in leaf_todo if leaf.first is None or leaf.first > end]
+        obj_todo = [obj for obj in obj_todo if obj.first is None]
 
 
 _ABSENT = object()
@@ -407,8 +509,9 @@ def _lookup(record: Any, path: tuple[str, ...]) -> Any:
     return record
 
 
-def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """A flat table as a DataFrame with the dtypes in this module's docstring."""
+def to_pandas(table: pa.Table, rows: int | None = None) -> pd.DataFrame:
+    """A flat table as a DataFrame with the dtypes in this module's docstring (``rows``:
+    its length, for a table without columns)."""
     import pandas as pd
 
     text = _text_dtype()
@@ -420,9 +523,9 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
             return text
         return None
 
-    frame = table.to_pandas(types_mapper=mapper, split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(types_mapper=mapper, split_blocks=True)
     if not len(frame.columns):
-        frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+        frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows if rows is None else rows))
     return frame
 
 

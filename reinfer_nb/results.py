@@ -87,8 +87,7 @@ class RawAnswer(dict):  # type: ignore[type-arg]
     (a time slice drops the rows outside its window).
     """
 
-    __slots__ = ("_blob", "_size", "key", "table", "rows", "continuation", "null_keys",
-                 "start", "stop")
+    __slots__ = ("_blob", "_size", "key", "table", "rows", "continuation", "start", "stop")
 
     def __init__(
         self,
@@ -99,14 +98,13 @@ class RawAnswer(dict):  # type: ignore[type-arg]
         key: str,
         table: Any,
         continuation: str | None,
-        null_keys: frozenset[str] = frozenset(),
         start: int = 0,
         stop: int | None = None,
     ) -> None:
         super().__init__(fields)
         self._blob, self._size = blob, size
         self.key, self.table, self.continuation = key, table, continuation
-        self.null_keys, self.start, self.stop = null_keys, start, stop
+        self.start, self.stop = start, stop
         self.rows: int = table.num_rows
 
     def body(self) -> bytes:
@@ -128,7 +126,7 @@ class RawAnswer(dict):  # type: ignore[type-arg]
         return RawAnswer(
             dict(self), blob=self._blob, size=self._size, key=self.key,
             table=self.table.slice(start, stop - start), continuation=self.continuation,
-            null_keys=self.null_keys, start=base + start, stop=base + stop,
+            start=base + start, stop=base + stop,
         )
 
     def __reduce__(self) -> Any:
