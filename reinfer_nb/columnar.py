@@ -154,6 +154,10 @@ class PageDecoder:
             if table is None:
                 return None
         schema = table.schema
+        try:  # pyarrow's reader can build an invalid list of nulls or of empty objects
+            table.validate()
+        except pa.ArrowInvalid:
+            return None
         if self._hint_of is None or not schema.equals(self._hint_of):
             hint = _without_nulls(schema)
             with self._lock:
@@ -256,9 +260,11 @@ def _has_type(schema: pa.Schema, test: Any) -> bool:
     def found(kind: pa.DataType) -> bool:
         if pa.types.is_struct(kind):
             return any(found(kind.field(i).type) for i in range(kind.num_fields))
+        if test(kind):
+            return True
         if pa.types.is_list(kind):
             return found(kind.value_type)
-        return bool(test(kind))
+        return False
 
     return any(found(field.type) for field in schema)
 
@@ -398,7 +404,9 @@ def _walk(
     for i in range(column.type.num_fields):
         field = column.type.field(i)
         child = pa.chunked_array([parts[i] for parts in children], type=field.type)
-        child_name, child_path = f"{name}.{field.name}", (*path, field.name)
+        # As json_normalize: under an empty name, no leading dot.
+        child_name = f"{name}.{field.name}" if name else field.name
+        child_path = (*path, field.name)
         if pa.types.is_struct(field.type):
             _walk(child_name, child_path, child, leaves, objects)
         else:
@@ -533,6 +541,10 @@ def _text_dtype() -> Any:
     """None where pandas already maps Arrow text to its Arrow-backed ``str`` (pandas 3)."""
     import pandas as pd
 
-    if pd.options.future.infer_string:
+    if int(pd.__version__.split(".", 1)[0]) >= 3:
         return None
-    return pd.StringDtype("pyarrow")
+    try:
+        infer = pd.get_option("future.infer_string")  # pandas 2.1+: opt-in to pandas 3's
+    except (KeyError, pd.errors.OptionError):
+        infer = False
+    return None if infer else pd.StringDtype("pyarrow")

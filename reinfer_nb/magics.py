@@ -7,6 +7,7 @@ the client, and renders answers and errors as DataFrames. State lives on the
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from collections.abc import Callable
@@ -58,6 +59,16 @@ _paging_options = _arguments(
     argument("--all", action="store_true", help="Follow `continuation` through every page."),
     argument("--limit", type=int, metavar="N", help="At most N rows (stops paging there)."),
     argument("--max-pages", type=int, metavar="N", help="At most N pages (implies --all)."),
+)
+_bulk_options = _arguments(
+    argument("--parallel", type=int, metavar="N",
+             help="Fetch time slices with N workers (comments of a source, dataset "
+             "queries); implies --all."),
+    argument("--save", metavar="PATH",
+             help="Stream the rows to Parquet (PATH.parquet: one file; else a directory "
+             "partitioned by month); implies --all. -o gets a handle, not a frame."),
+    argument("--resume", action="store_true",
+             help="Go on with an interrupted --save PATH (fetches only what is missing)."),
 )
 _query_line = _arguments(
     argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets."),
@@ -221,6 +232,7 @@ class ReinferMagics(Magics):
     @magic_arguments()
     @_output_options
     @_paging_options
+    @_bulk_options
     @_query_line
     @no_var_expand
     @line_cell_magic
@@ -264,6 +276,7 @@ class ReinferMagics(Magics):
     @_output_options
     @_body_options
     @_paging_options
+    @_bulk_options
     @no_var_expand
     @line_cell_magic
     def reinfer_post(self, line: str = "", cell: str | None = None) -> Any:
@@ -319,7 +332,10 @@ class ReinferMagics(Magics):
         client = self._require_client()
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
-        if getattr(args, "all", False) or getattr(args, "max_pages", None) is not None:
+        if getattr(args, "all", False) or any(
+            getattr(args, name, None) not in (None, False)
+            for name in ("max_pages", "parallel", "save", "resume")
+        ):
             return self._run_pages(client, method, spec.path, params, body, args)
         try:
             result = client.request(method, spec.path, params=params, json=body)
@@ -339,10 +355,12 @@ class ReinferMagics(Magics):
         """``--all``: :meth:`Client.fetch_all`, rendered; rows fetched are kept on failure."""
         from .frames import pages_to_frame
 
+        if args.save is not None or args.resume:
+            return self._run_save(client, method, path, params, body, args)
         try:
             pages = client.fetch_all(
                 method, path, params=params, json=body, limit=args.limit,
-                max_pages=args.max_pages, progress=self.progress,
+                max_pages=args.max_pages, progress=self.progress, parallel=args.parallel,
             )
         except FetchInterrupted as stop:
             # The stop button: keep what was fetched, then let the interrupt through.
@@ -354,6 +372,38 @@ class ReinferMagics(Magics):
         if pages.error is None:
             return self._deliver(pages.data if args.raw else pages_to_frame(pages), args)
         return self._fail(pages.error, args, kept=pages)
+
+    def _run_save(
+        self, client: Client, method: str, path: str, params: Any, body: Any, args: Any
+    ) -> Any:
+        """``--save``: :meth:`Client.fetch_all` to Parquet; the cell shows a summary and
+        ``-o`` gets the :class:`~reinfer_nb.saving.SavedPull` handle."""
+        from .saving import SaveInterrupted
+
+        if args.raw:
+            raise ConfigError("--raw and --save do not go together: drop one of them.")
+        if args.save is None:
+            raise ConfigError("--resume needs --save PATH: the pull to resume.")
+        try:
+            saved = client.fetch_all(
+                method, path, params=params, json=body, limit=args.limit,
+                max_pages=args.max_pages, progress=self.progress, parallel=args.parallel,
+                save=args.save, resume=args.resume,
+            )
+        except SaveInterrupted as stop:
+            if args.output:
+                self._user_ns[args.output] = stop.saved
+            print(stop.args[0], file=sys.stderr)
+            raise
+        if args.output:
+            self._user_ns[args.output] = saved
+        if saved.error is not None:
+            self._show_error_frame(saved.summary())
+            print(f"{saved.rows:,} rows are saved in {saved.path}: run the same command "
+                  "with --resume to fetch the rest.", file=sys.stderr)
+            return self._fail(saved.error, argparse.Namespace(output=None))
+        self._scope_display_options()
+        return saved.summary()
 
     def _fail(self, err: ReinferError, args: Any, kept: Pages | None = None) -> Any:
         """Show the error frame, store the result, then fail the cell (unless configured
