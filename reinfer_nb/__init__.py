@@ -20,10 +20,12 @@ _EXPORTS = {
     "NetworkError": "errors",
     "ReinferError": "errors",
     "Result": "client",
+    "SavedPull": "saving",
     "ServerTimingMetric": "timing",
     "TimingLog": "timing",
     "TimingRecord": "timing",
     "Token": "credentials",
+    "duck": "saving",
     "error_frame": "frames",
     "load_contexts": "credentials",
     "parse_server_timing": "timing",
@@ -40,11 +42,13 @@ __all__ = [
     "NetworkError",
     "ReinferError",
     "Result",
+    "SavedPull",
     "ServerTimingMetric",
     "TimingLog",
     "TimingRecord",
     "Token",
     "__version__",
+    "duck",
     "error_frame",
     "load_contexts",
     "load_ipython_extension",
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
     from .errors import ApiError, ConfigError, NetworkError, ReinferError
     from .frames import error_frame, to_frame
     from .sandbox import start_sandbox
+    from .saving import SavedPull, duck
     from .timing import ServerTimingMetric, TimingLog, TimingRecord, parse_server_timing
 
 

@@ -452,10 +452,11 @@ class _Writer:
                             "first": first, "last": last, "start": start})
         return written
 
-    def _message(self, exc: OSError) -> str:
+    def _message(self, exc: OSError, where: Path | None = None) -> str:
         reason = exc.strerror or str(exc)
         return (
-            f"Cannot write {exc.filename or self.data_dir}: {reason}. The {self.rows:,} rows "
+            f"Cannot write {exc.filename or where or self.data_dir}: {reason}. The "
+            f"{self.rows:,} rows "
             "saved so far are kept: free some space or fix the path's permissions, then run "
             "the same command with --resume (resume=True) to fetch the rest."
         )
@@ -548,9 +549,10 @@ def save_pull(
     save: str | os.PathLike[str] | None,
     resume: bool,
     decode: Decoder,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> SavedPull:
-    """``Client.fetch_all(save=..., resume=...)``: see the module docstring."""
+    """``Client.fetch_all(save=..., resume=...)``: see the module docstring. A batch of
+    ``batch_rows`` rows per slice (default :data:`BATCH_ROWS`) makes one file."""
     from .progress import RowProgress
 
     if save is None:
@@ -595,7 +597,7 @@ def save_pull(
         ) from None
 
     bar = RowProgress(f"{method} {path} -> {target.name}", enabled=progress)
-    writer = _Writer(manifest, data_dir, axis, batch_rows)
+    writer = _Writer(manifest, data_dir, axis, batch_rows or BATCH_ROWS)
     lock = threading.Lock()
     fetched = 0
     rows = writer.rows
@@ -641,13 +643,16 @@ def save_pull(
         saved.error = PaginationError(failed.error, page=fetched + 1, rows=writer.rows)
         bar.close(finished=False)
         return saved
+    parts = manifest.files
     try:
-        if manifest.layout == "file":
-            _merge(manifest, data_dir, target)
-        manifest.complete = True
+        files = _merge(manifest, data_dir, target) if manifest.layout == "file" else parts
+        manifest.complete, manifest.files = True, files
         manifest.write()
     except OSError as exc:
-        raise SaveError(writer._message(exc)) from None
+        manifest.complete, manifest.files = False, parts
+        raise SaveError(writer._message(exc, target)) from None
+    if manifest.layout == "file":
+        _remove(parts, data_dir)  # only once the manifest says the file is complete
     bar.close(finished=True)
     return saved
 
@@ -736,39 +741,47 @@ def _repair(manifest: Manifest, data_dir: Path) -> None:
     manifest.write()
 
 
-def _merge(manifest: Manifest, parts: Path, target: Path) -> None:
-    """The single-file layout: the batches into ``target`` (one row group each), in order;
-    then the batches are removed."""
+def _merge(manifest: Manifest, parts: Path, target: Path) -> list[dict[str, Any]]:
+    """The single-file layout: the batches into ``target`` (one row group each), in order.
+    Returns the manifest's new list of files (the batches stay until it is written)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = [parts / f["path"] for f in _ordered(manifest.files)]
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        if files:
-            schema = _unify([pq.read_schema(f) for f in files])
-            with open(tmp, "wb") as out:
+        with open(tmp, "wb") as out:
+            if files:
+                schema = _unify([pq.read_schema(f) for f in files])
                 with pq.ParquetWriter(out, schema, compression="zstd") as writer:
                     for path in files:
                         writer.write_table(_conform(pq.read_table(path), schema))
-                out.flush()
-                os.fsync(out.fileno())
-        else:
-            import pyarrow as pa
-
-            pq.write_table(pa.table({}), tmp)
+            else:
+                pq.write_table(pa.table({}), out)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    rows = sum(int(f["rows"]) for f in manifest.files)
     first = [f["first"] for f in manifest.files if f.get("first") is not None]
     last = [f["last"] for f in manifest.files if f.get("last") is not None]
-    manifest.files = [{"path": target.name, "slice": 0, "seq": 0, "rows": rows,
-                       "bytes": target.stat().st_size, "first": min(first, default=None),
-                       "last": max(last, default=None), "start": None, "end": None}]
-    for path in files:
-        path.unlink(missing_ok=True)
-    for folder in sorted(parts.rglob("*"), reverse=True):
-        if folder.is_dir():
-            folder.rmdir()
-    parts.rmdir()
+    return [{
+        "path": target.name, "slice": 0, "seq": 0,
+        "rows": sum(int(f["rows"]) for f in manifest.files),
+        "pages": sum(int(f.get("pages", 0)) for f in manifest.files),
+        "bytes": target.stat().st_size, "first": min(first, default=None),
+        "last": max(last, default=None), "start": None, "end": None,
+    }]
+
+
+def _remove(files: Sequence[dict[str, Any]], folder: Path) -> None:
+    """Remove the batches of a merged file, and their folder."""
+    for entry in files:
+        (folder / entry["path"]).unlink(missing_ok=True)
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+    folder.rmdir()

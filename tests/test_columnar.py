@@ -181,7 +181,9 @@ def scalar(kind: str) -> st.SearchStrategy[Any]:
             st.dictionaries(st.sampled_from(["x", "y"]), st.integers(0, 3), max_size=2),
             max_size=2,
         ),
-        "date": st.sampled_from(["2024-01-01", "2024-01-01T10:00:00Z", "2024-02-03T04:05:06+01:00"]),
+        "date": st.sampled_from(
+            ["2024-01-01", "2024-01-01T10:00:00Z", "2024-02-03T04:05:06+01:00"]
+        ),
     }[kind]
 
 
