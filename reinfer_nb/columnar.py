@@ -35,19 +35,14 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .answers import decode_answer
-from .results import RECORD_KEYS, RawAnswer, Result
+from .results import RECORD_KEYS, RawAnswer, Result, compress
 
 if TYPE_CHECKING:
     import pandas as pd
     import requests
 
-__all__ = ["PageDecoder", "Unsupported", "compress", "decompress", "pages_frame",
-           "records_table", "to_pandas"]
+__all__ = ["PageDecoder", "Unsupported", "pages_frame", "records_table", "to_pandas"]
 
-# zstd at level 1: about 10x smaller than the JSON, ~1 ms per 1 MB either way.
-_CODEC = pa.Codec("zstd", compression_level=1)
-# A JSON escape of a UTF-16 surrogate (a lone one needs the JSON path's clean-up).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # A JSON number of 19 digits or more may not fit in 64 bits (Arrow would make it a float).
 _LONG_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9]{19}")
 _NULL_VALUE = re.compile(rb":\s*null\b")
@@ -56,14 +51,6 @@ _ANY_NAME = "\x00any"  # a null under a key that could not be read: every name i
 
 class Unsupported(Exception):
     """Arrow cannot hold these pages faithfully: build the frame from the JSON instead."""
-
-
-def compress(body: bytes) -> bytes:
-    return _CODEC.compress(body, asbytes=True)  # type: ignore[no-any-return]
-
-
-def decompress(blob: bytes, size: int) -> bytes:
-    return _CODEC.decompress(blob, decompressed_size=size, asbytes=True)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- decoding

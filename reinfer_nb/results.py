@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,6 +77,19 @@ def continuation_of(data: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@lru_cache(maxsize=1)
+def _codec() -> Any:
+    """zstd at level 1: about 10x smaller than the JSON, ~1 ms per MB either way."""
+    import pyarrow as pa
+
+    return pa.Codec("zstd", compression_level=1)
+
+
+def compress(body: bytes) -> bytes:
+    """``body`` compressed as :class:`RawAnswer` keeps it."""
+    return _codec().compress(body, asbytes=True)  # type: ignore[no-any-return]
+
+
 class RawAnswer(dict):  # type: ignore[type-arg]
     """A page of a bulk pull kept as compressed bytes, its records decoded into Arrow.
 
@@ -109,9 +123,9 @@ class RawAnswer(dict):  # type: ignore[type-arg]
 
     def body(self) -> bytes:
         """The answer's bytes, as received."""
-        from .columnar import decompress
-
-        return decompress(self._blob, self._size)
+        return _codec().decompress(  # type: ignore[no-any-return]
+            self._blob, decompressed_size=self._size, asbytes=True
+        )
 
     def json(self) -> Any:
         """The answer parsed (a new object each time), its records cut to the span kept."""

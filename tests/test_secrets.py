@@ -180,6 +180,15 @@ def test_reprs_and_strs_of_every_public_object(echo: LoopbackServer, ip: Any, sb
     monkeypatch.setenv("REINFER_TOKEN", TOKEN)
     ip.run_line_magic("reinfer_login", f"--endpoint {echo.url}")
     objects += [ip.magics_manager.registry["ReinferMagics"]]
+    # A pull saved to Parquet: its handle, summary and manifest never hold the token.
+    with Client(sb.url, sb.token) as sandbox_client:
+        saved = sandbox_client.fetch_all(
+            "GET", "/api/_private/sources/dev/support-emails/comments",
+            params={"limit": 200}, save=tmp_path / "pull",
+        )
+    objects += [saved, saved.summary()]
+    assert sb.token not in (tmp_path / "pull" / "_manifest.json").read_text()
+    assert sb.token not in "".join(texts_of(saved))
     # The sandbox's own tokens, in its repr and str (``sb.token`` itself is public).
     sandbox_texts = [repr(sb), str(sb), pretty(sb)]
     assert sb.token not in "".join(sandbox_texts) and sb.admin_token not in "".join(sandbox_texts)
