@@ -34,7 +34,8 @@ BENCH_DIR = ROOT / "benchmarks"
 if str(ROOT) not in sys.path:  # run from a checkout, installed or not
     sys.path.insert(0, str(ROOT))
 
-PACKAGES = ("pandas", "numpy", "requests", "urllib3", "ipython", "ipywidgets", "psutil")
+PACKAGES = ("pandas", "numpy", "pyarrow", "duckdb", "requests", "urllib3", "ipython",
+            "ipywidgets", "psutil")
 
 
 # --------------------------------------------------------------------------- machine
@@ -116,16 +117,18 @@ class SandboxProcess:
     connection of their own (opened before the counters are reset, so it is not counted).
     """
 
-    def __init__(self, comments: int = 1000, seed: int = 0, startup_timeout: float = 120.0):
+    def __init__(self, comments: int = 1000, seed: int = 0, startup_timeout: float = 120.0,
+                 server_ms: float = 0.0):
         import requests
 
         self.comments = comments
         self.token = "sbx_" + secrets.token_hex(16)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        extra = ["--server-ms", f"{server_ms:g}"] if server_ms else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "reinfer_nb.sandbox", "--host", "127.0.0.1", "--port", "0",
-             "--comments", str(comments), "--seed", str(seed), "--token", self.token],
+             "--comments", str(comments), "--seed", str(seed), "--token", self.token, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
         )
         self.url = self._wait_for_url(startup_timeout)
