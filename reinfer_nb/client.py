@@ -411,7 +411,8 @@ class Client:
         whether the server had more). A failure midway does not raise: ``Pages.error``
         holds it and the pages before it are kept. Ctrl-C raises
         :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
-        fetched. ``progress`` shows a progress bar (tqdm) while it runs.
+        fetched. ``progress`` shows a progress bar (tqdm) while it runs. A ``limit`` or
+        ``max_pages`` below 1 raises :class:`ConfigError` before anything is sent.
         """
         from .frames import paused_gc
         from .progress import RowProgress

@@ -127,16 +127,19 @@ class _Watchdog:
     """One daemon thread that expires deadlines in time order (started on first use)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Deadline]] = []
         self._count = itertools.count()
+        self._reset()
+
+    def _reset(self) -> None:
+        # Also in a forked child: it has neither the thread nor a usable lock state.
+        self._heap: list[tuple[float, int, Deadline]] = []
         self._cond = threading.Condition()
-        self._pid = -1
+        self._started = False
 
     def arm(self, deadline: Deadline) -> None:
         with self._cond:
-            if self._pid != os.getpid():  # first use, or a forked child without the thread
-                self._pid = os.getpid()
-                self._heap.clear()
+            if not self._started:
+                self._started = True
                 threading.Thread(target=self._run, name="reinfer-deadlines", daemon=True).start()
             if len(self._heap) > 256:  # drop the entries of attempts that ended long ago
                 self._heap = [entry for entry in self._heap if not entry[2].done]
@@ -156,6 +159,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
 
 # -------------------------------------------------------------------- urllib3 classes
