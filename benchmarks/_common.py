@@ -272,9 +272,12 @@ class Target:
     limit: float
     unit: str = "x"
     lower_is_better: bool = True
+    report_only: bool = False  # a figure to show, with no limit (the verdict says "reported")
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if self.report_only:
+            return None
         return self.measured <= self.limit if self.lower_is_better else self.measured >= self.limit
 
     def measured_text(self) -> str:
@@ -283,14 +286,16 @@ class Target:
         return f"{self.measured:g}{self.unit}"
 
     def limit_text(self) -> str:
+        if self.report_only:
+            return "report"
         op = "<=" if self.lower_is_better else ">="
         if self.unit == "x":
             return f"{op} {self.limit:.2f}{self.unit}"
         return f"{op} {self.limit:g}{self.unit}"
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+def verdict(ok: bool | None) -> str:
+    return "reported" if ok is None else "met" if ok else "MISSED"
 
 
 class Report:

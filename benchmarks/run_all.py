@@ -24,7 +24,8 @@ from pathlib import Path
 
 from _common import BENCH_DIR, ROOT, Table, machine_table, verdict
 
-SCRIPTS = ("bench_calls.py", "bench_bulk.py", "bench_widget.py", "bench_sandbox.py")
+SCRIPTS = ("bench_calls.py", "bench_bulk.py", "bench_scale.py", "bench_widget.py",
+           "bench_sandbox.py")
 RESULTS = BENCH_DIR / "results"
 
 
@@ -90,8 +91,8 @@ def main() -> int:
                 continue
             md, targets = Path(tmp, f"{name}.md"), Path(tmp, f"{name}.jsonl")
             status, output, seconds = run(script, args.quick, md, targets)
-            failed = f", FAILED with status {status}" if status else ""
-            head = f"## {name} ({seconds:.0f} s{failed})"
+            state = f", FAILED with status {status}" if status else ""
+            head = f"## {name} ({seconds:.0f} s{state})"
             if md.exists():
                 body = md.read_text(encoding="utf-8").strip()
             else:

@@ -518,7 +518,8 @@ def to_pandas(table: pa.Table, rows: int | None = None) -> pd.DataFrame:
             return text
         return None
 
-    frame = table.to_pandas(types_mapper=mapper, split_blocks=True)
+    frame = table.to_pandas(types_mapper=mapper, split_blocks=True,
+                            coerce_temporal_nanoseconds=True)  # datetime64[ns, UTC]
     if not len(frame.columns):
         frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows if rows is None else rows))
     return frame

@@ -60,7 +60,9 @@ __all__ = ["SaveError", "SaveInterrupted", "SavedPull", "duck", "save_pull"]
 log = logging.getLogger("reinfer_nb")
 
 FORMAT = "reinfer_nb.pull/1"
-BATCH_ROWS = 8192  # rows per file (per worker, so memory stays flat)
+# Rows per file: what a worker holds before writing (memory stays flat), and at most what
+# a crash loses; a resume fetches those pages again.
+BATCH_ROWS = 4096
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 _PART = re.compile(r"^part-(\d{5})-(\d{6})\.parquet$")
 
@@ -300,8 +302,9 @@ def duck(path: str | os.PathLike[str], connection: Any = None) -> Any:
     """A DuckDB relation over a pull saved with ``save=PATH`` (a file or a dataset).
 
     Reads the files the manifest lists (so an interrupted pull shows no half-written
-    file), with ``union_by_name`` (pages may differ in their fields) and, for a dataset,
-    the ``month`` partition column. Query it with SQL, e.g.
+    file) and, for a dataset, the ``month`` partition column. The files of a complete
+    pull share one schema; those of an unfinished one may differ in their fields and are
+    read with ``union_by_name``. Query it with SQL, e.g.
     ``rel = reinfer_nb.duck("comments/"); duckdb.sql("SELECT count(*) FROM rel")``.
     """
     import duckdb
@@ -309,10 +312,12 @@ def duck(path: str | os.PathLike[str], connection: Any = None) -> Any:
     target = Path(path).expanduser()
     con = connection if connection is not None else duckdb.default_connection()
     manifest_path = _manifest_path(target)
+    uniform = False
     if manifest_path.exists():
         saved = SavedPull(target, Manifest.load(manifest_path))
         files = [str(f) for f in saved.files]
         hive = saved.manifest.layout == "dataset"
+        uniform = saved.complete
     elif target.is_dir():
         files = sorted(str(f) for f in target.rglob("*.parquet"))
         hive = True
@@ -320,7 +325,8 @@ def duck(path: str | os.PathLike[str], connection: Any = None) -> Any:
         files, hive = [str(target)], False
     if not files:
         raise SaveError(f"{target} holds no Parquet files yet.")
-    return con.read_parquet(files, union_by_name=True, hive_partitioning=hive)
+    # union_by_name reads every file's schema first: much slower, so only when needed.
+    return con.read_parquet(files, union_by_name=not uniform, hive_partitioning=hive)
 
 
 # --------------------------------------------------------------------------- layout
@@ -645,14 +651,13 @@ def save_pull(
         return saved
     parts = manifest.files
     try:
-        files = _merge(manifest, data_dir, target) if manifest.layout == "file" else parts
+        files = _compact(manifest, data_dir, target)
         manifest.complete, manifest.files = True, files
         manifest.write()
     except OSError as exc:
         manifest.complete, manifest.files = False, parts
         raise SaveError(writer._message(exc, target)) from None
-    if manifest.layout == "file":
-        _remove(parts, data_dir)  # only once the manifest says the file is complete
+    _remove(parts, data_dir, whole=manifest.layout == "file")  # once the manifest is written
     bar.close(finished=True)
     return saved
 
@@ -735,53 +740,71 @@ def _repair(manifest: Manifest, data_dir: Path) -> None:
         kept.extend(entries)
     manifest.files = kept
     listed = {data_dir / entry["path"] for entry in kept}
-    for found in list(data_dir.rglob("*.parquet")) + list(data_dir.rglob(".part-*.tmp")):
+    for found in list(data_dir.rglob("*.parquet")) + list(data_dir.rglob(".*.tmp")):
         if found not in listed:
             found.unlink()
     manifest.write()
 
 
-def _merge(manifest: Manifest, parts: Path, target: Path) -> list[dict[str, Any]]:
-    """The single-file layout: the batches into ``target`` (one row group each), in order.
+def _compact(manifest: Manifest, parts: Path, target: Path) -> list[dict[str, Any]]:
+    """The batches of a complete pull rewritten with one schema: into ``target`` (the
+    single-file layout) or one file per month (``month=YYYY-MM/data.parquet``), each
+    batch a row group, in the order of the pull; memory holds one batch at a time.
     Returns the manifest's new list of files (the batches stay until it is written)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = [parts / f["path"] for f in _ordered(manifest.files)]
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            if files:
-                schema = _unify([pq.read_schema(f) for f in files])
-                with pq.ParquetWriter(out, schema, compression="zstd") as writer:
-                    for path in files:
-                        writer.write_table(_conform(pq.read_table(path), schema))
-            else:
-                pq.write_table(pa.table({}), out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    first = [f["first"] for f in manifest.files if f.get("first") is not None]
-    last = [f["last"] for f in manifest.files if f.get("last") is not None]
-    return [{
-        "path": target.name, "slice": 0, "seq": 0,
-        "rows": sum(int(f["rows"]) for f in manifest.files),
-        "pages": sum(int(f.get("pages", 0)) for f in manifest.files),
-        "bytes": target.stat().st_size, "first": min(first, default=None),
-        "last": max(last, default=None), "start": None, "end": None,
-    }]
+    entries = _ordered(manifest.files)
+    schema = _unify([pq.read_schema(parts / f["path"]) for f in entries]) if entries else None
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        folder = entry["path"].rpartition("/")[0] if manifest.layout == "dataset" else ""
+        groups.setdefault(folder, []).append(entry)
+    if manifest.layout == "file" and not groups:
+        groups[""] = []
+    out: list[dict[str, Any]] = []
+    for order, (folder, group) in enumerate(groups.items()):
+        if manifest.layout == "file":
+            final, name = target, target.name
+        else:
+            name = f"{folder}/data.parquet" if folder else "data.parquet"
+            final = parts / name
+        tmp = final.with_name(f".{final.name}.tmp")
+        try:
+            with open(tmp, "wb") as sink:
+                if schema is None:
+                    pq.write_table(pa.table({}), sink)
+                else:
+                    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+                        for entry in group:
+                            writer.write_table(_conform(pq.read_table(parts / entry["path"]),
+                                                        schema))
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        first = [f["first"] for f in group if f.get("first") is not None]
+        last = [f["last"] for f in group if f.get("last") is not None]
+        out.append({
+            "path": name, "slice": order, "seq": 0,
+            "rows": sum(int(f["rows"]) for f in group),
+            "pages": sum(int(f.get("pages", 0)) for f in group),
+            "bytes": final.stat().st_size, "first": min(first, default=None),
+            "last": max(last, default=None), "start": None, "end": None,
+        })
+    return out
 
 
-def _remove(files: Sequence[dict[str, Any]], folder: Path) -> None:
-    """Remove the batches of a merged file, and their folder."""
+def _remove(files: Sequence[dict[str, Any]], folder: Path, *, whole: bool) -> None:
+    """Remove the batches a compaction replaced (and, ``whole``, their folder)."""
     for entry in files:
         (folder / entry["path"]).unlink(missing_ok=True)
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_dir():
-            path.rmdir()
-        else:
-            path.unlink()
-    folder.rmdir()
+    if whole:
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink()
+        folder.rmdir()
