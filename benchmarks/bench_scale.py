@@ -322,6 +322,8 @@ def main() -> None:
     p.add_argument("--comments", type=int,
                    help="comments for sections 4 and 6 (default 100000; quick 20000)")
     p.add_argument("--rounds", type=int, help="rounds (default 3; quick 1)")
+    p.add_argument("--sections", nargs="+", type=int, default=[4, 5, 6, 7],
+                   help="which sections to run (7 needs 5)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--options", help=argparse.SUPPRESS)
@@ -338,10 +340,14 @@ def main() -> None:
     start(report)
     with tempfile.TemporaryDirectory(prefix="reinfer-bench-") as tmp:
         work = Path(tmp)
-        parallel_section(report, comments, rounds)
-        dataset = streaming_section(report, sizes, max(1, rounds - 1), work)
-        resume_section(report, comments, rounds, work)
-        query_section(report, dataset, sizes[-1])
+        if 4 in args.sections:
+            parallel_section(report, comments, rounds)
+        if 5 in args.sections:
+            dataset = streaming_section(report, sizes, max(1, rounds - 1), work)
+            if 7 in args.sections:
+                query_section(report, dataset, sizes[-1])
+        if 6 in args.sections:
+            resume_section(report, comments, rounds, work)
     report.finish()
     os.environ.pop("REINFER_TOKEN", None)
 
