@@ -56,7 +56,9 @@ class Client:
     ``timeout``, ``retries``, ``backoff``, ``retry_after_cap`` and ``retry_budget`` override
     its fields. ``verify`` is as in requests (False accepts invalid certificates); ``proxy``
     is an HTTPS proxy URL (default: the environment's). Plain-HTTP endpoints (loopback
-    only) never go through a proxy.
+    only) never go through a proxy. ``check_spec=True`` checks every call against the
+    API's spec before sending it (:func:`~reinfer_nb.spec_check.check_call`: unknown
+    paths and invalid bodies raise :class:`ConfigError`; unknown query parameters warn).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class Client:
         verify: bool | str = True,
         proxy: str | None = None,
         user_agent: str | None = None,
+        check_spec: bool = False,
     ) -> None:
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else normalise_endpoint(endpoint)
         if token is None:
@@ -101,6 +104,7 @@ class Client:
         )
         self._session.headers["Accept"] = "application/json"
         self._send_settings = self._transport_settings(verify, proxy)
+        self.check_spec = check_spec
 
     def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
         """Proxy and CA settings, computed once per client (not per call)."""
@@ -201,12 +205,14 @@ class Client:
         json: Any = None,
         idempotent: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        check_spec: bool | None = None,
     ) -> Result:
         """Send one call (with retries) and return its :class:`Result`.
 
         Raises :class:`ApiError` when the platform answers with an error,
         :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
-        for a bad path or body (before anything is sent).
+        for a bad path or body (before anything is sent). ``check_spec`` overrides the
+        client's setting for this call.
         """
         if self._closed:
             raise ConfigError(
@@ -214,6 +220,8 @@ class Client:
                 "reinfer_nb.magics.get_client() again, or create a new Client."
             )
         method = method.upper()
+        if self.check_spec if check_spec is None else check_spec:
+            self._check_spec(method, path, params, json)
         prepared = self._prepare(method, path, params, json, headers)
         policy = self.policy
         if idempotent is None:
@@ -269,6 +277,7 @@ class Client:
         max_pages: int | None = None,
         max_items: int | None = None,
         idempotent: bool | None = True,
+        check_spec: bool | None = None,
     ) -> Iterator[Result]:
         """Yield the pages of a listing, following ``continuation`` until it is absent.
 
@@ -277,7 +286,8 @@ class Client:
         queries are reads, so POST pages are retried like GETs (``idempotent=True``).
         A failure raises :class:`PaginationError` (page and rows so far; the cause
         chained) after the pages already yielded. A bad path or body raises
-        :class:`ConfigError` before anything is sent.
+        :class:`ConfigError` before anything is sent. ``check_spec`` (see :meth:`request`)
+        checks the first page's call: later pages only add the continuation.
         """
         method = method.upper()
         query = dict(params or {})
@@ -286,7 +296,10 @@ class Client:
         pages = items = 0
         while True:
             try:
-                result = self.request(method, path, params=query, json=body, idempotent=idempotent)
+                result = self.request(
+                    method, path, params=query, json=body, idempotent=idempotent,
+                    check_spec=check_spec if pages == 0 else False,
+                )
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
             pages += 1
@@ -324,6 +337,7 @@ class Client:
         limit: int | None = None,
         max_pages: int | None = None,
         progress: bool = False,
+        check_spec: bool | None = None,
     ) -> Pages:
         """Every page of a listing or query, kept even when the pull stops early.
 
@@ -343,7 +357,7 @@ class Client:
             with paused_gc():  # a bulk pull decodes millions of small objects
                 for result in self.paginate(
                     method, path, params=params, json=json, max_pages=max_pages,
-                    max_items=limit,
+                    max_items=limit, check_spec=check_spec,
                 ):
                     pages.results.append(result)
                     bar.update(pages.rows)
@@ -362,6 +376,16 @@ class Client:
         return pages
 
     # -- one attempt ----------------------------------------------------------------
+
+    def _check_spec(
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any
+    ) -> None:
+        from .spec_check import check_call
+
+        # The path below the tenant root, as it will be sent (full URLs and shorthands
+        # resolved by the same rules as the call itself).
+        route = self.endpoint.join(path)[len(self.endpoint.root):]
+        check_call(method, route, params=params, body=body, stacklevel=3)
 
     def _prepare(
         self,
