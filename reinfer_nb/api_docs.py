@@ -10,6 +10,7 @@ What ``%reinfer_api GET /api/v1/datasets/{owner}`` prints, from the spec alone::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -131,9 +132,10 @@ def answer_fields(op: Operation, index: ApiIndex) -> list[FieldDoc]:
 
 def example_body(schema: Mapping[str, Any] | None, index: ApiIndex, depth: int = 0) -> Any:
     """A small JSON value that fits ``schema``: its required fields with placeholder
-    values (``"..."`` for text), the first kind of a choice, and ``limit`` when offered."""
+    values (``"..."`` for free text), the first kind of a choice, and ``limit`` when
+    offered."""
     s = index.resolve(schema)
-    if depth > 6 or not s:
+    if depth > 12 or not s:
         return {}
     if "const" in s:
         return s["const"]
@@ -143,7 +145,7 @@ def example_body(schema: Mapping[str, Any] | None, index: ApiIndex, depth: int =
         if key in s and s.get("type") not in ("object", "array"):
             value = s[key]
             return value[0] if key == "examples" and isinstance(value, list) and value else value
-    alternatives = _alternatives(s)
+    alternatives = _alternatives(s) or list(s.get("allOf") or ())
     if alternatives:
         mapping = (s.get("discriminator") or {}).get("mapping") or {}
         chosen: Mapping[str, Any] = (
@@ -151,25 +153,45 @@ def example_body(schema: Mapping[str, Any] | None, index: ApiIndex, depth: int =
             else next((a for a in alternatives if index.resolve(a).get("type") != "null"),
                       alternatives[0])
         )
-        return example_body(chosen, index, depth + 1)
+        return example_body(chosen, index, depth)
     kind = s.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "array":
         item = index.resolve(s.get("items"))
-        return [example_body(item, index, depth + 1)] if item.get("required") else []
+        count = max(int(s.get("minItems", 0)), 1 if item.get("required") else 0)
+        return [example_body(item, index, depth + 1) for _ in range(count)]
     if kind == "object" or "properties" in s:
         properties = s.get("properties") or {}
         wanted = [name for name in properties if name in set(s.get("required", ()))]
         if "limit" in properties and "limit" not in wanted:
             wanted.append("limit")
         return {name: example_body(properties[name], index, depth + 1) for name in wanted}
-    if kind == "integer" or kind == "number":
-        return s.get("minimum", 20 if depth == 1 else 0)
+    if kind in ("integer", "number"):
+        low = s.get("minimum", s.get("exclusiveMinimum", -1) + 1)
+        return max(low, min(20, s.get("maximum", 20))) if depth == 1 else low
     if kind == "boolean":
         return False
     if kind == "null":
         return None
+    return _example_text(s)
+
+
+# Placeholders for text, tried in turn against a field's pattern (names, ids, times).
+_TEXTS = ("...", "example", "0123456789abcdef", "2025-01-01T00:00:00Z",
+          "00000000-0000-0000-0000-000000000000", "a")
+
+
+def _example_text(schema: Mapping[str, Any]) -> str:
+    pattern = schema.get("pattern")
+    if not pattern:
+        return "..."
+    for text in _TEXTS:
+        try:
+            if re.search(pattern, text):
+                return text
+        except re.error:
+            break
     return "..."
 
 
@@ -233,6 +255,8 @@ def describe(
 ) -> str:
     """The one-operation view: summary, parameters, body fields (``*`` required), the
     answer's top-level fields and an example cell. ``values``: path parameters typed."""
+    # A template typed as such ({owner}) says nothing about the values: show none.
+    values = {k: v for k, v in (values or {}).items() if not v.startswith("{")}
     about = [f"tag {op.tag}"] if op.tag else []
     if op.operation_id:
         about.append(f"operationId {op.operation_id}")

@@ -351,18 +351,24 @@ class ApiIndex:
 
     def search(self, words: str | Iterable[str] = ()) -> list[Operation]:
         """Operations whose method, path, summary, tag or operationId contain every word
-        (case-insensitive); all of them without words."""
+        (case-insensitive), best first: a word that is a whole segment of the path or a
+        whole word of the summary counts more. All of them without words, by path."""
         if isinstance(words, str):
             words = words.split()
         wanted = [w.lower() for w in words if w.strip()]
-        found = []
+        found: list[tuple[int, Operation]] = []
         for op in self.operations:
             haystack = " ".join(
                 (op.method, op.path, op.summary, op.tag, op.operation_id)
             ).lower()
             if all(word in haystack for word in wanted):
-                found.append(op)
-        return found
+                segments = set(op.path.lower().split("/"))
+                summary = set(re.findall(r"\w+", op.summary.lower()))
+                score = sum(2 * (w in segments) + (w in summary) + (w == op.method.lower())
+                            for w in wanted)
+                found.append((score, op))
+        found.sort(key=lambda item: -item[0])  # stable: ties keep the order by path
+        return [op for _, op in found]
 
     def table(self, operations: Iterable[Operation] | None = None) -> Any:
         """Operations as a DataFrame with the columns ``method``, ``path``, ``summary``."""
@@ -451,9 +457,10 @@ def _method_key(item: Operation | str) -> int:
 
 
 def _placeholder_or_value(seg: _Segment, value: str, reserved: tuple[str, ...]) -> str | None:
-    """What a typed segment fills in: a user's ``{var}`` fits any parameter segment."""
-    if seg.literal is None and value.startswith("{") and value.endswith("}"):
-        return value
+    """What a typed segment fills in: a user's ``{var}`` fits any bare parameter segment
+    (not ``id:{...}``, whose prefix it would have to hold)."""
+    if value.startswith("{") and value.endswith("}"):
+        return value if seg.literal is None and not (seg.prefix or seg.suffix) else None
     return seg.value_of(value, reserved)
 
 

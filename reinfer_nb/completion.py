@@ -47,7 +47,11 @@ MATCHER_ID = "reinfer_nb.magics"
 _REQUEST_MAGICS = {"reinfer_get": "GET", "reinfer_delete": "DELETE", "reinfer_post": "POST",
                    "reinfer_put": "PUT"}
 _PATH_START = ("/", "api/", "auth/", "v1/", "_private/", "preview/")
-_NOTHING = cast(SimpleMatcherResult, {"completions": [], "suppress": False})
+
+
+def _nothing() -> SimpleMatcherResult:
+    # A new dict each time: IPython writes its own fragment into the result.
+    return cast(SimpleMatcherResult, {"completions": [], "suppress": False})
 
 
 def make_matcher(magics: ReinferMagics) -> Any:
@@ -79,17 +83,17 @@ class MagicCompleter:
         first = lines[0].lstrip()
         if context.cursor_line > 0 and first.startswith("%%reinfer_"):
             return self._cell_body(lines, context.cursor_line, before, word)
-        return _NOTHING
+        return _nothing()
 
     # -- the magic's line -------------------------------------------------------------
 
     def _magic_line(self, text: str, word: str, *, cell: bool) -> SimpleMatcherResult:
         name, space, rest = text.partition(" ")
         if not space:
-            return _NOTHING  # still typing the magic's name: IPython completes it
+            return _nothing()  # still typing the magic's name: IPython completes it
         parser = self._parser(name)
         if parser is None:
-            return _NOTHING
+            return _nothing()
         tokens = rest.split()
         if word and tokens:
             tokens.pop()
@@ -113,7 +117,7 @@ class MagicCompleter:
                 return _result(self._paths(word, None), word)
             if len(positionals) == 1 and positionals[0].upper() in HTTP_METHODS:
                 return _result(self._paths(word, positionals[0].upper()), word)
-        return _NOTHING
+        return _nothing()
 
     def _parser(self, name: str) -> Any:
         shell = self.magics.shell
@@ -150,7 +154,7 @@ class MagicCompleter:
         method = _REQUEST_MAGICS.get(name)
         parser = self._parser(name)
         if method is None or parser is None:
-            return _NOTHING
+            return _nothing()
         _, positionals, _ = _scan(parser, lines[0].split()[1:])
         path = positionals[0] if positionals else None
         path_row = None
@@ -162,13 +166,13 @@ class MagicCompleter:
                     break
         if path_row == row:
             if before.strip() != word:  # something else before the word on the path line
-                return _NOTHING
+                return _nothing()
             return _result(self._paths(word, method), word)
         if method not in ("GET", "DELETE") or not path:
-            return _NOTHING
+            return _nothing()
         typed = before.lstrip()
         if typed != word or ":" in typed or "=" in typed or typed.startswith("#"):
-            return _NOTHING
+            return _nothing()
         names = self._query_names(method, path)
         return _result([(n, "query") for n in names if n.startswith(word)], word)
 
@@ -252,6 +256,11 @@ def _strip_comment(line: str) -> str:
 
 
 def _result(found: list[tuple[str, str]], fragment: str) -> SimpleMatcherResult:
+    """Our completions, replacing ``fragment``. Where the completer knows the text is
+    ours (a path, an option) but nothing continues it, the fragment itself is the only
+    completion: nothing changes, and Python names (``staticmethod``) stay out."""
+    if not found and fragment:
+        found = [(fragment, "none")]
     return cast(SimpleMatcherResult, {
         "completions": [SimpleCompletion(text, type=kind) for text, kind in found],
         "matched_fragment": fragment,

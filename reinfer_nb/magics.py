@@ -206,6 +206,10 @@ class ReinferMagics(Magics):
         client.check_spec = self.check_spec
         self.client, self.login, self.user = client, login, user or None
         self.live_names = LiveNames.for_login(login)
+        if self.check_spec:
+            from .spec_check import prepare_in_background
+
+            prepare_in_background()
         if args.output:
             self._user_ns[args.output] = client
         who = user.get("username") or user.get("email") or "(not checked)"

@@ -29,8 +29,8 @@ from typing import Any, TextIO
 from .api_index import ApiIndex, Match, Operation, api_index, route_segments
 from .errors import ConfigError
 
-__all__ = ["SpecWarning", "body_problems", "check_call", "spec_warnings_as_lines",
-           "unknown_operation"]
+__all__ = ["SpecWarning", "body_problems", "check_call", "prepare_in_background",
+           "spec_warnings_as_lines", "unknown_operation"]
 
 _SPEC_URI = "urn:reinfer:openapi-v3.1"
 _MAX_PROBLEMS = 3
@@ -141,6 +141,20 @@ def _either(options: list[str]) -> str:
 
 
 # -- body validation --------------------------------------------------------------------
+
+
+def prepare_in_background() -> None:
+    """Build the index and import jsonschema in a daemon thread, so that the first checked
+    call does not wait for them (jsonschema's import alone can take a second where
+    Jupyter's optional format checkers are installed)."""
+
+    def prepare() -> None:
+        import jsonschema  # noqa: F401  (the slow import, done here)
+
+        api_index()
+        _registry()
+
+    threading.Thread(target=prepare, name="reinfer-spec", daemon=True).start()
 
 
 @cache
