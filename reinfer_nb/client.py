@@ -49,6 +49,19 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 
 
+class _PolicySetting:
+    """A :class:`Client` attribute that reads, and replaces, one field of its policy."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Client | None, owner: type | None = None) -> Any:
+        return self if client is None else getattr(client.policy, self.name)
+
+    def __set__(self, client: Client, value: Any) -> None:
+        client.policy = client.policy.replace(**{self.name: value})
+
+
 class Client:
     """A client of one tenant endpoint.
 
@@ -124,37 +137,11 @@ class Client:
         """The token (masked in every repr and str)."""
         return self._token
 
-    @property
-    def timeout(self) -> float:
-        return self.policy.timeout
-
-    @timeout.setter
-    def timeout(self, value: float) -> None:
-        self.policy = self.policy.replace(timeout=value)
-
-    @property
-    def retries(self) -> int:
-        return self.policy.retries
-
-    @retries.setter
-    def retries(self, value: int) -> None:
-        self.policy = self.policy.replace(retries=value)
-
-    @property
-    def backoff(self) -> float:
-        return self.policy.backoff
-
-    @backoff.setter
-    def backoff(self, value: float) -> None:
-        self.policy = self.policy.replace(backoff=value)
-
-    @property
-    def retry_after_cap(self) -> float:
-        return self.policy.retry_after_cap
-
-    @retry_after_cap.setter
-    def retry_after_cap(self, value: float) -> None:
-        self.policy = self.policy.replace(retry_after_cap=value)
+    # Settings of the retry policy, readable and settable one by one (a new policy each time).
+    timeout = _PolicySetting()
+    retries = _PolicySetting()
+    backoff = _PolicySetting()
+    retry_after_cap = _PolicySetting()
 
     def __repr__(self) -> str:
         return f"Client(endpoint={self.endpoint.root!r}, token={self._token!r})"
