@@ -169,26 +169,22 @@ class _Segment:
         )
 
     @property
-    def weight(self) -> int:
-        """How specific the segment is: literal characters count."""
-        return 1000 if self.literal is not None else len(self.prefix) + len(self.suffix)
+    def specificity(self) -> int:
+        """2 for a literal, 1 for a parameter with a prefix or suffix (``id:{}``), 0 else."""
+        return 2 if self.literal is not None else 1 if self.prefix or self.suffix else 0
 
-    def value_of(self, segment: str, reserved: tuple[str, ...]) -> str | None:
-        """The parameter's value in ``segment`` ("" for a literal), or None if no match.
+    @property
+    def shape(self) -> str:
+        return self.literal if self.literal is not None else f"{self.prefix}{{}}{self.suffix}"
 
-        A user's own ``{name}`` matches any parameter; a value starting with a prefix the
-        spec reserves (``id:``) matches only a segment with that prefix.
-        """
+    def value_of(self, segment: str) -> str | None:
+        """The parameter's value in ``segment`` ("" for a literal), or None if no match."""
         if self.literal is not None:
             return "" if segment == self.literal else None
         if not (segment.startswith(self.prefix) and segment.endswith(self.suffix)):
             return None
         value = segment[len(self.prefix): len(segment) - len(self.suffix)]
-        if not value:
-            return None
-        if not self.prefix and value.startswith(reserved):
-            return None
-        return value
+        return value or None
 
 
 @dataclass(frozen=True)
@@ -197,15 +193,20 @@ class _Template:
     segments: tuple[_Segment, ...]
 
     @property
-    def weight(self) -> tuple[int, int]:
-        return sum(s.weight for s in self.segments), -len(self.segments)
+    def specificity(self) -> tuple[int, ...]:
+        return tuple(s.specificity for s in self.segments)
 
-    def values(self, segments: Sequence[str], reserved: tuple[str, ...]) -> dict[str, str] | None:
+    @property
+    def shape(self) -> str:
+        """The template without parameter names: templates of one shape share a path."""
+        return "/".join(s.shape for s in self.segments)
+
+    def values(self, segments: Sequence[str]) -> dict[str, str] | None:
         if len(segments) != len(self.segments):
             return None
         values: dict[str, str] = {}
         for mine, theirs in zip(self.segments, segments, strict=True):
-            value = mine.value_of(theirs, reserved)
+            value = mine.value_of(theirs)
             if value is None:
                 return None
             if mine.literal is None:
@@ -268,12 +269,10 @@ class ApiIndex:
             _Template(path, tuple(_Segment.parse(s) for s in path.strip("/").split("/")))
             for path in self._by_template
         ]
-        # Specific templates first: /sources/id:{source_id} before /sources/{owner}.
-        self._templates.sort(key=lambda t: t.weight, reverse=True)
-        self._reserved = tuple(sorted({
-            seg.prefix for t in self._templates for seg in t.segments
-            if seg.literal is None and seg.prefix
-        }))
+        # As the platform routes (and the sandbox after it): the most specific template
+        # that matches a path owns it, segment by segment from the left (a literal before
+        # id:{...} before {...}); templates of the same shape share the path's methods.
+        self._templates.sort(key=lambda t: t.specificity, reverse=True)
 
     def __len__(self) -> int:
         return len(self.operations)
@@ -288,29 +287,30 @@ class ApiIndex:
         return self._by_template.get(template, {}).get(method.upper())
 
     def match(self, method: str, path: str) -> Match | None:
-        """The operation that ``method path`` calls (the most specific template), or None."""
+        """The operation that ``method path`` calls, or None (no template matches, or the
+        template that owns the path lacks that method)."""
         method = method.upper()
-        for template, values in self._matching(path):
-            op = self._by_template[template.path].get(method)
-            if op is not None:
-                return Match(op, values)
+        for match in self.at_path(path):
+            if match.operation.method == method:
+                return match
         return None
 
     def at_path(self, path: str) -> list[Match]:
-        """Every operation at the most specific template matching ``path`` (all methods)."""
-        for template, values in self._matching(path):
-            ops = self._by_template[template.path].values()
-            return [Match(op, values) for op in sorted(ops, key=_method_key)]
-        return []
-
-    def _matching(self, path: str) -> Iterable[tuple[_Template, dict[str, str]]]:
+        """Every operation (all methods) of the templates that own ``path``."""
         segments = route_segments(path)
         if segments is None:
-            return
+            return []
+        owner: str | None = None
+        found: list[Match] = []
         for template in self._templates:
-            values = template.values(segments, self._reserved)
-            if values is not None:
-                yield template, values
+            if owner is not None and template.shape != owner:
+                continue
+            values = template.values(segments)
+            if values is None:
+                continue
+            owner = template.shape
+            found += [Match(op, values) for op in self._by_template[template.path].values()]
+        return sorted(found, key=lambda m: _method_key(m.operation))
 
     def closest(self, method: str, path: str, n: int = 3, cutoff: float = 0.75) -> list[str]:
         """Up to ``n`` operations (``"GET /api/v1/datasets"``) that look like ``path``,
@@ -339,9 +339,7 @@ class ApiIndex:
         out = []
         for i, seg in enumerate(template.segments):
             typed = segments[i] if i < len(segments) else None
-            if seg.literal is None and typed is not None and (
-                seg.value_of(typed, self._reserved) is not None
-            ):
+            if seg.literal is None and typed is not None and seg.value_of(typed) is not None:
                 out.append(typed)
             else:
                 out.append(seg.text)
@@ -417,7 +415,7 @@ class ApiIndex:
                 continue
             filled: dict[str, str] = {}
             for seg, value in zip(segs, typed_values, strict=False):
-                got = _placeholder_or_value(seg, value, self._reserved)
+                got = _placeholder_or_value(seg, value)
                 if got is None:
                     break
                 if seg.literal is None:
@@ -456,12 +454,12 @@ def _method_key(item: Operation | str) -> int:
     return _METHOD_ORDER.get(method, len(_METHOD_ORDER))
 
 
-def _placeholder_or_value(seg: _Segment, value: str, reserved: tuple[str, ...]) -> str | None:
+def _placeholder_or_value(seg: _Segment, value: str) -> str | None:
     """What a typed segment fills in: a user's ``{var}`` fits any bare parameter segment
     (not ``id:{...}``, whose prefix it would have to hold)."""
     if value.startswith("{") and value.endswith("}"):
         return value if seg.literal is None and not (seg.prefix or seg.suffix) else None
-    return seg.value_of(value, reserved)
+    return seg.value_of(value)
 
 
 def _segment_candidates(

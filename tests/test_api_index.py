@@ -216,3 +216,29 @@ def test_every_example_body_validates_against_its_own_operation(index: ApiIndex)
             assert body_problems(op, body, index) == [], op.key
             checked += 1
     assert checked == 90
+
+
+def test_the_client_routes_as_the_sandbox_does(index: ApiIndex) -> None:
+    """For every path shape of the spec and every method, the client's check lets a call
+    through exactly when the sandbox (which routes as the platform) has that operation:
+    what fails before sending would have been a 404 or 405."""
+    import re
+
+    from reinfer_nb.sandbox.api.router import API_ROUTES
+    from reinfer_nb.sandbox.api.validate import Refusal
+
+    paths = {op.path for op in index.operations}
+    checked = 0
+    for template in sorted(paths):
+        for value in ("x", "0123456789abcdef"):
+            path = re.sub(r"\{\w+\}", value, template)
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+                try:
+                    API_ROUTES.match(method, path)
+                    routed = True
+                except Refusal as refusal:
+                    assert refusal.status in (404, 405, 501), (method, path, refusal.status)
+                    routed = refusal.status == 501  # in the API, not in the sandbox
+                assert (index.match(method, path) is not None) == routed, (method, path)
+                checked += 1
+    assert checked == len(paths) * 10
