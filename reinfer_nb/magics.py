@@ -102,8 +102,9 @@ class ReinferMagics(Magics):
     )
     check_spec = Bool(
         True,
-        help="Check each call against the API's spec before sending it: an unknown path or "
-        "an invalid JSON body fails the cell (nothing sent); unknown query parameters warn.",
+        help="Check each magic's call against the API's spec before sending it: an unknown "
+        "path or an invalid JSON body fails the cell (nothing sent); unknown query parameters "
+        "warn. (The Client of get_client() is a plain Client: Client.check_spec, off.)",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
@@ -134,11 +135,6 @@ class ReinferMagics(Magics):
     def _apply_client_settings(self, change: Any) -> None:
         if self.client is not None:
             self.client.policy = self.client.policy.replace(**{change["name"]: change["new"]})
-
-    @observe("check_spec")
-    def _apply_check_spec(self, change: Any) -> None:
-        if self.client is not None:
-            self.client.check_spec = change["new"]
 
     # -- login ------------------------------------------------------------------------
 
@@ -203,7 +199,6 @@ class ReinferMagics(Magics):
             self.client.close()
         from .live_names import LiveNames
 
-        client.check_spec = self.check_spec
         self.client, self.login, self.user = client, login, user or None
         self.live_names = LiveNames.for_login(login)
         if self.check_spec:
