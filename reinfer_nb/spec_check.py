@@ -187,10 +187,13 @@ def body_problems(op: Operation, body: Any, index: ApiIndex | None = None) -> li
     when it validates)."""
     index = index or api_index()
     problems: list[str] = []
-    for error in _validator(op).iter_errors(body):
-        for problem in _describe(error, index):
-            if problem not in problems:
-                problems.append(problem)
+    try:
+        for error in _validator(op).iter_errors(body):
+            for problem in _describe(error, index):
+                if problem not in problems:
+                    problems.append(problem)
+    except RecursionError:
+        return ["(body): nested too deeply (or it contains itself)"]
     return problems
 
 
