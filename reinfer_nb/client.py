@@ -502,6 +502,7 @@ class Client:
                 )
         pages = Pages(method, path, limit=limit)
         bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
+        rows = 0
         try:
             with paused_gc():  # a bulk pull decodes millions of small objects
                 for result in self.paginate(
@@ -509,7 +510,8 @@ class Client:
                     max_items=limit, check_spec=check_spec, decode=decode,
                 ):
                     pages.results.append(result)
-                    bar.update(pages.rows)
+                    rows += result.rows  # (Pages.rows would sum every page again)
+                    bar.update(rows if limit is None else min(rows, limit))
         except PaginationError as err:
             pages.error = err
         except KeyboardInterrupt:
