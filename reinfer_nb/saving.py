@@ -172,7 +172,8 @@ class SavedPull:
     @property
     def files(self) -> list[Path]:
         """The data files, in the order of the pull."""
-        return [self._root() / f["path"] for f in _ordered(self.manifest.files)]
+        return [self._root() / f["path"]
+                for f in _ordered(self.manifest.files, self.manifest.slices)]
 
     @property
     def bytes(self) -> int:
@@ -226,8 +227,13 @@ def _datetime(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1e6, timezone.utc)
 
 
-def _ordered(files: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(files, key=lambda f: (f["slice"], f["seq"], f["path"]))
+def _ordered(
+    files: Sequence[dict[str, Any]], slices: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Files in the order of the pull: by their slice's place in ``slices`` (a split
+    slice's new half comes right after it), then as written."""
+    place = {s["index"]: i for i, s in enumerate(slices)}
+    return sorted(files, key=lambda f: (place.get(f["slice"], f["slice"]), f["seq"], f["path"]))
 
 
 def read_table(files: Sequence[Path], columns: Sequence[str] | None = None) -> pa.Table:
@@ -365,6 +371,30 @@ class _Writer:
                     for s in manifest.slices}
         self.rows = sum(int(f["rows"]) for f in manifest.files)
         self.failed = False
+
+    def on_split(self, piece: Slice, new: Slice) -> None:
+        """An idle worker took over the rest of ``piece`` as ``new``: record both before
+        ``new`` is fetched, so that a resume knows where each slice ends."""
+        with self.lock:
+            state = self.states[piece.index]
+            narrowed = {**state, "lo": piece.lo, "hi": piece.hi, "end_hint": piece.end_hint,
+                        "from": None if piece.lo is None else format_time(piece.lo),
+                        "to": None if piece.hi is None else format_time(piece.hi)}
+            added = _slice_state(new)
+            slices = []
+            for entry in self.manifest.slices:
+                slices.append(narrowed if entry is state else entry)
+                if entry is state:
+                    slices.append(added)
+            try:
+                self.manifest.write(slices=slices)
+            except OSError as exc:
+                self.failed = True
+                raise SaveError(self._message(exc)) from None
+            state.update(narrowed)
+            self.manifest.slices = [state if entry is narrowed else entry for entry in slices]
+            self.states[new.index] = added
+            self.seq[new.index] = 0
 
     def on_page(self, piece: Slice, result: Result, last: bool) -> None:
         buffer = self.buffers.setdefault(piece.index, [])
@@ -602,7 +632,7 @@ def save_pull(
             "another --save path (save=...) where you can write."
         ) from None
 
-    bar = RowProgress(f"{method} {path} -> {target.name}", enabled=progress)
+    bar = RowProgress(f"{method} {path}", enabled=progress)
     writer = _Writer(manifest, data_dir, axis, batch_rows or BATCH_ROWS)
     lock = threading.Lock()
     fetched = 0
@@ -624,11 +654,10 @@ def save_pull(
             writer.states = {s["index"]: s for s in manifest.slices}
             writer.seq = {s["index"]: 0 for s in manifest.slices}
         bar.update(writer.rows)
-        slices = [Slice(s["index"], s["lo"], s["hi"], after=s.get("after"),
-                        done=bool(s.get("done"))) for s in manifest.slices]
+        slices = [_slice_of(s) for s in manifest.slices]
         # Workers in threads even alone: Ctrl-C never lands in the middle of a write.
         pull(client, method, path, query, json, axis, slices, workers=parallel,
-             decode=decode, on_page=on_page, threaded=True)
+             decode=decode, on_page=on_page, threaded=True, on_split=writer.on_split)
     except KeyboardInterrupt:
         if not writer.failed:
             _flush_all(writer)
@@ -707,12 +736,21 @@ def _plan(
 
 
 def _slice_state(piece: Slice) -> dict[str, Any]:
+    """A slice as the manifest keeps it (``req``: the window its calls ask for)."""
     return {
         "index": piece.index, "lo": piece.lo, "hi": piece.hi,
         "from": None if piece.lo is None else format_time(piece.lo),
         "to": None if piece.hi is None else format_time(piece.hi),
+        "req": list(piece.req or (piece.lo, piece.hi)), "end_hint": piece.end_hint,
         "after": None, "done": False, "pages": 0, "rows": 0,
     }
+
+
+def _slice_of(state: dict[str, Any]) -> Slice:
+    req = state.get("req") or [state["lo"], state["hi"]]
+    return Slice(state["index"], state["lo"], state["hi"], after=state.get("after"),
+                 done=bool(state.get("done")), req=(req[0], req[1]),
+                 end_hint=state.get("end_hint"))
 
 
 def _flush_all(writer: _Writer) -> None:
@@ -725,7 +763,7 @@ def _repair(manifest: Manifest, data_dir: Path) -> None:
     """Make the data match the manifest before resuming: a listed file that is gone
     sends its slice back to where that file started; a file not listed is removed."""
     by_slice: dict[int, list[dict[str, Any]]] = {}
-    for entry in _ordered(manifest.files):
+    for entry in _ordered(manifest.files, manifest.slices):
         by_slice.setdefault(entry["slice"], []).append(entry)
     kept: list[dict[str, Any]] = []
     for state in manifest.slices:
@@ -754,7 +792,7 @@ def _compact(manifest: Manifest, parts: Path, target: Path) -> list[dict[str, An
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    entries = _ordered(manifest.files)
+    entries = _ordered(manifest.files, manifest.slices)
     schema = _unify([pq.read_schema(parts / f["path"]) for f in entries]) if entries else None
     groups: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:

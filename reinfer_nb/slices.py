@@ -190,7 +190,12 @@ def axis_of(method: str, path: str, params: Mapping[str, Any], body: Any) -> Tim
 @dataclass
 class Slice:
     """One time window of a pull, ``[lo, hi)`` in microseconds (None: open), and where it
-    stands: ``after`` is the continuation to go on from (None: its start)."""
+    stands: ``after`` is the continuation to go on from (None: its start).
+
+    ``req`` is the window its calls ask for, fixed when it starts so that its continuation
+    tokens stay valid; ``lo``/``hi`` narrow when an idle worker takes over the rest of the
+    slice (the records past them are dropped). ``position`` is the time of the last record
+    kept; ``end_hint`` the probed end of an open window."""
 
     index: int
     lo: int | None
@@ -201,16 +206,35 @@ class Slice:
     rows: int = 0
     error: ReinferError | None = None
     results: list[Result] = field(default_factory=list, repr=False)
+    req: tuple[int | None, int | None] | None = None
+    position: int | None = None
+    start: int | None = None  # the time of the first record kept
+    end_hint: int | None = None
+    lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.req is None:
+            self.req = (self.lo, self.hi)
 
     def clip(self, result: Result, axis: TimeAxis | None) -> tuple[Result, bool]:
         """The page without its records outside the window, and whether the window ended
-        on it (a record past the far end: no later page can be in the window)."""
-        if axis is None or (self.lo is None and self.hi is None):
+        on it (a record past the far end: no later page can be in the window). Moves
+        :attr:`position` to the last record kept."""
+        if axis is None:
             return result, False
         answer = result.answer
         key = result.records_key
         times = axis.times(answer, key)
         if not times:
+            return result, False
+        kept_times = [t for t in times if t is not None and (self.lo is None or t >= self.lo)
+                      and (self.hi is None or t < self.hi)]
+        if kept_times:
+            edge = max(kept_times) if axis.ascending else min(kept_times)
+            self.position = edge
+            if self.start is None:
+                self.start = kept_times[0]
+        if self.lo is None and self.hi is None:
             return result, False
         inside = [
             t is None or ((self.lo is None or t >= self.lo) and (self.hi is None or t < self.hi))
@@ -246,13 +270,16 @@ def plan(
     """``count`` slices between ``first`` and ``last`` (whole seconds; the outermost open),
     in the order of the sequential pull."""
     if first is None or last is None or count <= 1 or last - first < 2 * SECOND:
-        return [Slice(0, None, None)]
+        return [Slice(0, None, None, end_hint=last if ascending else first)]
     start, end = first // SECOND, last // SECOND + 1
     count = min(count, end - start)
     cuts = sorted({(start + (end - start) * k // count) * SECOND for k in range(1, count)})
     bounds: list[int | None] = [None, *cuts, None]
     slices = [Slice(0, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
-    if not ascending:
+    if ascending:  # the open far end's probed time (to weigh the slice when splitting)
+        slices[-1].end_hint = last
+    else:
+        slices[0].end_hint = first
         slices.reverse()
     for index, piece in enumerate(slices):
         piece.index = index
@@ -354,6 +381,9 @@ def _oldest_of_dataset(client: Client, path: str) -> int | None:
 
 
 PageHook = Callable[[Slice, Result, bool], None]
+# Told when an idle worker takes over the rest of a slice: (the slice, the new one after it).
+SplitHook = Callable[[Slice, Slice], None]
+MIN_SPLIT_ROWS = 1024  # a slice is split only if about this many rows are still ahead
 
 
 class _Pull:
@@ -375,9 +405,10 @@ class _Pull:
         limit: int | None = None,
         max_pages: int | None = None,
         threaded: bool = False,
+        on_split: SplitHook | None = None,
     ) -> None:
         self.client, self.method, self.path = client, method, path
-        self.threaded = threaded
+        self.threaded, self.on_split = threaded, on_split
         self.params, self.body, self.axis = dict(params), body, axis
         self.slices = list(slices)
         self.workers = max(1, min(workers, sum(not s.done for s in self.slices)))
@@ -387,6 +418,7 @@ class _Pull:
         self.lock = threading.Lock()
         self.failure: BaseException | None = None
         self._queue = [s for s in self.slices if not s.done]
+        self._running: list[Slice] = []
         self._pages = 0
 
     def run(self) -> None:
@@ -414,9 +446,50 @@ class _Pull:
 
     def _next(self) -> Slice | None:
         with self.lock:
-            if self.stop.is_set() or not self._queue:
+            if self.stop.is_set():
                 return None
-            return self._queue.pop(0)
+            if self._queue:
+                piece = self._queue.pop(0)
+                self._running.append(piece)
+                return piece
+        return self._split()
+
+    def _split(self) -> Slice | None:
+        """An idle worker's share: the far half of the running slice with the most rows
+        still ahead (estimated from its rows so far), or None if none is worth it."""
+        axis = self.axis
+        if axis is None or self.limit is not None or self.max_pages is not None:
+            return None  # without time there is nothing to split; a limit wants order
+        with self.lock:
+            running = [p for p in self._running if not p.done and p.error is None]
+        best: Slice | None = None
+        best_rows: float = MIN_SPLIT_ROWS
+        for piece in running:
+            ahead = _rows_ahead(piece, axis.ascending)
+            if ahead is not None and ahead[0] > best_rows:
+                best, best_rows = piece, ahead[0]
+        if best is None:
+            return None
+        with best.lock:  # not while it takes in a page: the cut stays ahead of it
+            ahead = _rows_ahead(best, axis.ascending)
+            if best.done or ahead is None or ahead[0] < MIN_SPLIT_ROWS:
+                return None
+            cut = ahead[1]
+            if axis.ascending:
+                piece = Slice(0, cut, best.hi, req=(cut, best.hi), end_hint=best.end_hint)
+                best.hi, best.end_hint = cut, None
+            else:
+                piece = Slice(0, best.lo, cut, req=(best.lo, cut), end_hint=best.end_hint)
+                best.lo, best.end_hint = cut, None
+            with self.lock:
+                piece.index = max(p.index for p in self.slices) + 1
+                self.slices.insert(self.slices.index(best) + 1, piece)
+                self._running.append(piece)
+            if self.on_split is not None:
+                self.on_split(best, piece)
+        log.debug("slice %d split at %s: slice %d takes the rest", best.index,
+                  format_time(cut), piece.index)
+        return piece
 
     def _work(self) -> None:
         try:
@@ -437,7 +510,8 @@ class _Pull:
         axis = self.axis
         while not self.stop.is_set():
             if axis is not None:
-                params, body = axis.windowed(self.params, self.body, piece.lo, piece.hi)
+                assert piece.req is not None
+                params, body = axis.windowed(self.params, self.body, *piece.req)
             else:
                 params, body = dict(self.params), copy.deepcopy(self.body)
             if after is not None:
@@ -461,20 +535,21 @@ class _Pull:
                 self.stop.wait(wait)
                 continue
             failures = 0
-            result, beyond = piece.clip(result, axis)
-            token = result.continuation
-            end = token is None or beyond
-            with self.lock:
-                if self.stop.is_set():
-                    return  # stopped while this page was on its way: not counted
-                self._pages += 1
-                piece.pages += 1
-                piece.rows += result.rows
-            self.on_page(piece, result, end)
-            piece.after = token
-            if end or token is None:
-                piece.done = True
-                return
+            with piece.lock:  # a split waits: the page is cut to the window it knows
+                result, beyond = piece.clip(result, axis)
+                token = result.continuation
+                end = token is None or beyond
+                with self.lock:
+                    if self.stop.is_set():
+                        return  # stopped while this page was on its way: not counted
+                    self._pages += 1
+                    piece.pages += 1
+                    piece.rows += result.rows
+                self.on_page(piece, result, end)
+                piece.after = token
+                if end or token is None:
+                    piece.done = True
+                    return
             if token in seen:
                 piece.error = NetworkError(
                     f"Pagination did not advance on {result.path} (the same continuation came "
@@ -504,6 +579,25 @@ class _Pull:
         return False
 
 
+def _rows_ahead(piece: Slice, ascending: bool) -> tuple[float, int] | None:
+    """The rows a slice still has ahead (at the density of its rows so far) and the whole
+    second halfway through what is ahead; None if that cannot be told yet."""
+    position, start = piece.position, piece.start
+    far = piece.hi if ascending else piece.lo
+    far = piece.end_hint if far is None else far
+    if position is None or start is None or far is None or piece.rows < 1:
+        return None
+    covered = abs(position - start) + SECOND
+    left = (far - position) if ascending else (position - far)
+    if left < 2 * SECOND:
+        return None
+    cut = (position + left // 2) if ascending else (position - left // 2)
+    cut = cut // SECOND * SECOND + (SECOND if ascending else 0)
+    if not (position < cut < far if ascending else far < cut <= position):
+        return None
+    return piece.rows * left / covered, cut
+
+
 def _worth_retrying(err: ReinferError) -> bool:
     return isinstance(err, NetworkError) or (err.http_status or 0) >= 500 or (
         err.http_status == 429
@@ -525,14 +619,22 @@ def pull(
     limit: int | None = None,
     max_pages: int | None = None,
     threaded: bool = False,
-) -> None:
+    on_split: SplitHook | None = None,
+) -> list[Slice]:
     """Fetch ``slices`` with ``workers`` threads; ``on_page(slice, result, last)`` sees each
-    page as it arrives (from the worker's thread). Returns when every slice is done or has
-    failed (``Slice.error``); Ctrl-C stops the workers after their current page and
-    raises KeyboardInterrupt; an exception in ``on_page`` stops them and is raised. One
-    worker runs in the calling thread unless ``threaded``."""
-    _Pull(client, method, path, params, body, axis, slices, workers=workers, decode=decode,
-          on_page=on_page, limit=limit, max_pages=max_pages, threaded=threaded).run()
+    page as it arrives (from the worker's thread). A worker with nothing left to take
+    splits the running slice with the most rows ahead (``on_split(slice, new)``). Returns
+    the slices, in order, when every one is done or has failed (``Slice.error``); Ctrl-C
+    stops the workers after their current page and raises KeyboardInterrupt (the slices
+    so far are in ``slices``, which is updated in place); an exception in ``on_page``
+    stops them and is raised. One worker runs in the calling thread unless ``threaded``."""
+    work = _Pull(client, method, path, params, body, axis, slices, workers=workers,
+                 decode=decode, on_page=on_page, limit=limit, max_pages=max_pages,
+                 threaded=threaded, on_split=on_split)
+    if isinstance(slices, list):
+        work.slices = slices  # the caller's list: splits show in it even after Ctrl-C
+    work.run()
+    return work.slices
 
 
 def fetch_parallel(

@@ -31,7 +31,8 @@ NAMES = [path.name for path in NOTEBOOKS]
 CELL_TIMEOUT = 180
 # What each tutorial must show once executed, besides DataFrames.
 TIMING_TABLE = {"01_getting_started.ipynb", "03_errors_and_timing.ipynb"}
-PLOTS = {"03_errors_and_timing.ipynb", "04_analysing_comments.ipynb"}
+PLOTS = {"03_errors_and_timing.ipynb", "04_analysing_comments.ipynb",
+         "05_millions_of_comments.ipynb"}
 SUMMARY_LINE = re.compile(r"\d+ calls; server median [\d.]+ ms")
 
 
@@ -64,12 +65,13 @@ def html_outputs(nb: Any) -> list[str]:
             if "text/html" in out.get("data", {})]
 
 
-def test_there_are_four_tutorials() -> None:
+def test_there_are_five_tutorials() -> None:
     assert NAMES == [
         "01_getting_started.ipynb",
         "02_dev_and_prod.ipynb",
         "03_errors_and_timing.ipynb",
         "04_analysing_comments.ipynb",
+        "05_millions_of_comments.ipynb",
     ]
 
 
@@ -153,6 +155,23 @@ def test_analysis_pages_through_thousands_of_comments(
     match = re.search(r"([\d,]+) comments in (\d+) pages, complete: True", printed)
     assert match, printed[:2000]
     assert int(match.group(1).replace(",", "")) >= 5000 and int(match.group(2)) > 10
+
+
+def test_millions_tutorial_resumes_and_answers_in_sql(
+    executed: tuple[Path, dict[str, NotebookRun]],
+) -> None:
+    """Tutorial 05: the broken pull is resumed fetching only what was missing, and every
+    comment is in the Parquet files exactly once (counted by DuckDB)."""
+    nb = executed[1]["05_millions_of_comments.ipynb"].nb
+    printed = "".join(text_of(out.get("text", "")) for _, out in outputs(nb))
+    match = re.search(r"The resume fetched (\d+) of the pull's (\d+) pages; ([\d,]+) comments "
+                      r"in \d+ Parquet files .*complete: True", printed)
+    assert match, printed[-3000:]
+    fetched, pages, rows = (int(g.replace(",", "")) for g in match.groups())
+    assert 0 < fetched < pages and rows >= 20_000
+    counts = next(text_of(out["data"]["text/plain"]) for _, out in outputs(nb)
+                  if "distinct_ids" in text_of(out.get("data", {}).get("text/plain", "")))
+    assert re.search(rf"\b{rows}\s+{rows}\b", counts), counts
 
 
 def test_no_token_in_executed_notebooks(executed: tuple[Path, dict[str, NotebookRun]]) -> None:

@@ -249,3 +249,29 @@ def test_magic_save_shows_a_summary_and_stores_a_handle(ip: Any, sb: Any, tmp_pa
     assert again.loc[0, "fetched_pages"] == 0
     with pytest.raises(SaveError, match="--resume"):
         ip.run_cell_magic("reinfer_get", f"--save {target}", f"{COMMENTS}\nlimit: 100")
+
+
+def test_split_slices_are_saved_in_order_and_recorded(
+    busy_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices split by idle workers go into the manifest next to the slice they came from,
+    and their files are read back in the pull's order."""
+    from reinfer_nb import slices
+
+    monkeypatch.setattr(slices, "MIN_SPLIT_ROWS", 40)
+    monkeypatch.setattr(saving, "BATCH_ROWS", 64)
+    with Client(busy_sandbox.url, busy_sandbox.token, timeout=10) as c:
+        expected = pages_to_frame(c.fetch_all("GET", COMMENTS, params={"limit": 16}))["id"]
+        saved = c.fetch_all("GET", COMMENTS, params={"limit": 16}, parallel=3,
+                            save=tmp_path / "split")
+    manifest = assert_manifest_consistent(tmp_path / "split")
+    assert len(manifest.slices) > 3 * slices.SLICES_PER_WORKER  # some were split
+    bounds = [(s["lo"], s["hi"]) for s in manifest.slices]
+    assert all(hi == lo for (_, hi), (lo, _) in zip(bounds, bounds[1:]))  # they tile time
+    assert saved.read()["id"].tolist() == expected.tolist()
+
+
+@pytest.fixture(scope="module")
+def busy_sandbox(make_sandbox: Any) -> Any:
+    """A sandbox of its own, 6,000 comments."""
+    return make_sandbox(comments=6000, seed=3)

@@ -215,3 +215,27 @@ def test_magic_parallel_gives_the_sequential_frame(ip: Any, sb: Any) -> None:
     ip.run_cell_magic("reinfer_post", "--all -o qs",
                       f'{QUERY_PATH}\n{{"order": {{"kind": "recent"}}, "limit": 64}}')
     assert_same_frame(ip.user_ns["q"], ip.user_ns["qs"])
+
+
+def test_idle_workers_split_the_slices_left_and_the_rows_stay_exact(
+    busy: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the queue is empty, an idle worker takes the far half of the slice with the
+    most rows ahead; the rows are still the sequential pull's, each once, in order."""
+    import logging
+
+    from reinfer_nb import slices
+
+    monkeypatch.setattr(slices, "MIN_SPLIT_ROWS", 40)
+    busy.clear_faults()
+    with Client(busy.url, busy.token, timeout=10) as c:
+        expected = ids(c.fetch_all("GET", COMMENTS, params={"limit": 16}))
+        with caplog.at_level(logging.DEBUG, logger="reinfer_nb"):
+            pages = c.fetch_all("GET", COMMENTS, params={"limit": 16}, parallel=3)
+        body = {"order": {"kind": "recent"}, "limit": 16}
+        newest_first = ids(c.fetch_all("POST", QUERY_PATH, json=body))
+        query = c.fetch_all("POST", QUERY_PATH, json=body, parallel=3)
+    splits = [r for r in caplog.records if "split at" in r.getMessage()]
+    assert splits  # the idle workers did take over
+    assert pages.complete and ids(pages) == expected
+    assert query.complete and ids(query) == newest_first
