@@ -16,10 +16,10 @@ import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -36,9 +36,12 @@ from .errors import (
     NetworkError,
     PaginationError,
 )
-from .results import Pages, Result
+from .results import Pages, Result, server_count
 from .retry import RetryPolicy
 from .timing import TimingLog, TimingRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Client", "Pages", "Result", "RetryPolicy"]
 
@@ -314,16 +317,23 @@ class Client:
     ) -> Pages:
         """Every page of a listing or query, kept even when the pull stops early.
 
-        Stops after ``limit`` rows or ``max_pages`` pages (``Pages.has_more`` then says
-        whether the server had more). A failure midway does not raise: ``Pages.error``
-        holds it and the pages before it are kept. Ctrl-C raises
+        Stops after ``limit`` rows or ``max_pages`` pages. Pages are as large as the
+        endpoint accepts (``min(limit, maximum)``, see :mod:`reinfer_nb.paging`) unless the
+        request gives its own ``limit``. ``Pages.has_more`` says whether the server had
+        more when ``limit`` or ``max_pages`` stopped the pull. A failure midway does not
+        raise: ``Pages.error`` holds it and the pages before it are kept. Ctrl-C raises
         :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
-        fetched. ``progress`` shows a progress bar (tqdm) while it runs.
+        fetched. ``progress`` shows a progress bar (tqdm) while it runs; its total is the
+        server's count of matching rows when the answer gives one.
         """
         from .frames import paused_gc
+        from .paging import with_page_size
         from .progress import RowProgress
 
         method = method.upper()
+        params, json = with_page_size(
+            method, _path_below(self.endpoint.join(path), self.endpoint.root), params, json, limit
+        )
         pages = Pages(method, path, limit=limit)
         bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
         try:
@@ -333,6 +343,10 @@ class Client:
                     max_items=limit,
                 ):
                     pages.results.append(result)
+                    if pages.server_count is None:
+                        count = pages.server_count = server_count(result.data)
+                        if count is not None:
+                            bar.set_total(count if limit is None else min(count, limit))
                     bar.update(pages.rows)
         except PaginationError as err:
             pages.error = err
@@ -341,12 +355,88 @@ class Client:
             bar.close(finished=False)
             raise FetchInterrupted(pages) from None
         bar.close(finished=pages.complete)
-        if pages.complete and pages.results:
-            fetched = sum(len(result.records) for result in pages.results)
-            pages.has_more = pages.results[-1].continuation is not None or (
-                limit is not None and fetched > limit
-            )
+        pages.has_more = pages.complete and _more_on_server(pages)
         return pages
+
+    # -- analysis --------------------------------------------------------------------
+
+    def comments(
+        self,
+        dataset: str | None = None,
+        *,
+        source: str | None = None,
+        from_: str | date | None = None,
+        to: str | date | None = None,
+        reviewed_only: bool = False,
+        predictions: bool = False,
+        label: str | Iterable[str] | None = None,
+        property: str | Iterable[str] | Mapping[str, Any] | None = None,  # noqa: A002
+        search: str | None = None,
+        limit: int | None = None,
+        threshold: float | Mapping[str, float] = 0.5,
+        raw: bool = False,
+        progress: bool = False,
+    ) -> Any:
+        """The comments of a dataset (``"owner/name"``) or a ``source``, one tidy row each.
+
+        A dataset is read through the dataset query, so labels and predictions come with
+        each comment (``source=`` then keeps one of its sources); a source alone through
+        its comments listing. Every page is fetched (of the largest size the endpoint
+        accepts) unless ``limit`` says how many comments; ``progress`` shows a bar.
+
+        Filters (a dataset's): ``from_``/``to`` (ISO dates or date-times; a date ``to``
+        includes that day), ``reviewed_only``, ``label`` (names, e.g. ``"Billing >
+        Refund"``: comments assigned or predicted with any), ``property`` (``"NAME=VALUE"``
+        items or a mapping: user properties, ``string:``/``number:`` optional), ``search``
+        (the API's text search; it orders by relevance). ``from_``/``to`` also work on a
+        source.
+
+        Columns, in order: ``id``, ``uid``, ``source`` (owner/name), ``thread_id``,
+        ``timestamp`` (datetime64[ns, UTC]), ``subject``, ``from``, ``to``, ``cc``,
+        ``body`` (of the first message), ``messages`` (all of them), ``n_messages``, the
+        user properties (named without ``string:``/``number:``; numbers as floats),
+        ``labels`` (assigned, full names), ``reviewed`` (bool); with ``predictions``:
+        ``predicted`` (labels at or above ``threshold``, a float or one per label),
+        ``top_label`` (the most probable leaf label), ``top_probability``; and
+        ``entities`` (``{kind, name, formatted_value}``). ``attrs`` as for every frame
+        (raw pages, url, timing, ``complete``, ``has_more``) plus ``label_names``.
+
+        ``raw`` returns the JSON pages instead. Bad options raise :class:`ConfigError`
+        before any comment is fetched; an API error before the first page raises it; a
+        failure after some pages returns them with ``attrs["complete"]`` False; Ctrl-C
+        raises :class:`~reinfer_nb.comments.CommentsInterrupted` (``.frame`` keeps them).
+        """
+        from .comments import fetch_comments
+
+        return fetch_comments(
+            self, dataset, source=source, from_=from_, to=to, reviewed_only=reviewed_only,
+            predictions=predictions, label=label, property=property, search=search,
+            limit=limit, threshold=threshold, raw=raw, progress=progress,
+        )
+
+    def label_probabilities(
+        self,
+        dataset: str,
+        *,
+        source: str | None = None,
+        from_: str | date | None = None,
+        to: str | date | None = None,
+        reviewed_only: bool = False,
+        label: str | Iterable[str] | None = None,
+        property: str | Iterable[str] | Mapping[str, Any] | None = None,  # noqa: A002
+        search: str | None = None,
+        limit: int | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """The predicted probability of every label for the comments of a dataset: one row
+        per comment (index ``uid``), one column per label of the taxonomy (0.0 where the
+        model gave none), for modelling and heatmaps. Filters as in :meth:`comments`."""
+        from .comments import fetch_label_probabilities
+
+        return fetch_label_probabilities(
+            self, dataset, source=source, from_=from_, to=to, reviewed_only=reviewed_only,
+            label=label, property=property, search=search, limit=limit, progress=progress,
+        )
 
     # -- one attempt ----------------------------------------------------------------
 
@@ -499,6 +589,17 @@ class _Bearer(str):
 
     def __reduce__(self) -> Any:
         raise TypeError("The Authorization header cannot be pickled.")
+
+
+def _more_on_server(pages: Pages) -> bool:
+    """Whether the server holds rows past those kept: the last page fetched named a
+    next one, or ``limit`` cut rows off the pages fetched."""
+    if not pages.results:
+        return False
+    fetched = sum(len(result.records) for result in pages.results)
+    return pages.results[-1].continuation is not None or (
+        pages.limit is not None and fetched > pages.limit
+    )
 
 
 def _same_origin(url: str, origin: str) -> bool:

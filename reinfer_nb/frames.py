@@ -5,13 +5,15 @@
 * :func:`pages_to_frame`: the pages of a pagination as one frame, built once at the end.
 * :func:`error_frame`: a one-row frame with the columns of :data:`ERROR_COLUMNS`.
 
-``df.attrs`` keeps the HTTP status, the URL (no token), the timing record and the raw JSON,
-so nothing the server said is lost by flattening.
+Columns are typed (:func:`typed_columns`): RFC 3339 timestamps become
+``datetime64[ns, UTC]``, numbers numeric. ``df.attrs`` keeps the HTTP status, the URL (no
+token), the timing record and the raw JSON, so nothing the server said is lost.
 """
 
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +25,8 @@ from .errors import ReinferError
 from .results import Pages, Result, continuation_of, find_records
 
 __all__ = [
-    "ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "paused_gc", "to_frame",
+    "ERROR_COLUMNS", "error_frame", "error_record", "pages_attrs", "pages_to_frame", "paused_gc",
+    "to_frame", "typed_columns",
 ]
 
 ERROR_COLUMNS = ("kind", "http_status", "message", "method", "path", "server_ms")
@@ -162,7 +165,7 @@ def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFr
     data = getattr(result, "data", result)
     key, all_records = find_records(data)
     records = all_records if max_items is None else all_records[:max_items]
-    frame = records_frame(records)
+    frame = typed_columns(records_frame(records))
     frame.attrs.update(_result_attrs(result))
     frame.attrs.update(
         records_key=key,
@@ -193,16 +196,24 @@ def pages_to_frame(
         pages = Pages("", "", list(pages), limit=max_items)
     elif max_items is not None:
         pages = Pages(pages.method, pages.path, pages.results, limit=max_items,
-                      error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more)
+                      error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more,
+                      server_count=pages.server_count)
+    frame = typed_columns(records_frame(pages.records))
+    frame.attrs.update(pages_attrs(pages, error=error))
+    return frame
+
+
+def pages_attrs(pages: Pages, *, error: ReinferError | None = None) -> dict[str, Any]:
+    """The ``attrs`` of a frame built from ``pages`` (see :func:`pages_to_frame`)."""
     failure = error if error is not None else pages.error
-    frame = records_frame(pages.records)
+    attrs: dict[str, Any] = {}
     results = pages.results
     if results:
-        frame.attrs.update(_result_attrs(results[-1]))
-        frame.attrs["url"] = results[0].url
-        frame.attrs["timings"] = tuple(page.timing for page in results)
+        attrs.update(_result_attrs(results[-1]))
+        attrs["url"] = results[0].url
+        attrs["timings"] = tuple(page.timing for page in results)
     complete = failure is None and not pages.interrupted
-    frame.attrs.update(
+    attrs.update(
         records_key=pages.records_key,
         raw=SharedPages(pages.data),
         pages=len(results),
@@ -211,12 +222,61 @@ def pages_to_frame(
         has_more=pages.has_more,
     )
     if failure is not None:
-        frame.attrs["error"] = error_record(failure)
+        attrs["error"] = error_record(failure)
     if not complete:
-        frame.attrs["stopped_at_page"] = (
+        attrs["stopped_at_page"] = (
             getattr(failure, "page", None) or pages.stopped_at_page or len(results) + 1
         )
+    return attrs
+
+
+# --------------------------------------------------------------------------- types
+
+# RFC 3339 date-times: date, time and an offset (dates alone stay text).
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:?\d{2})"
+)
+
+
+def typed_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with typed columns, in place: a column of RFC 3339 timestamps becomes
+    ``datetime64[ns, UTC]``, a column of numbers (and gaps) numeric. Anything else, and
+    any column that does not convert cleanly, stays as it is."""
+    for i in range(frame.shape[1]):  # by position: names may repeat
+        column = frame.iloc[:, i]
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
+            continue
+        values = column.dropna()
+        if values.empty:
+            continue
+        first = values.iloc[0]
+        converted: pd.Series | None = None
+        if isinstance(first, str):
+            if _RFC3339.fullmatch(first):
+                converted = _timestamps(values)
+        elif _is_number(first) and all(_is_number(v) for v in values):
+            try:
+                converted = pd.to_numeric(values)
+            except (ValueError, TypeError, OverflowError):  # e.g. beyond int64 and float
+                converted = None
+        if converted is not None:
+            frame.isetitem(i, converted.reindex(column.index))
     return frame
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _timestamps(values: pd.Series) -> pd.Series | None:
+    """``values`` (no gaps) as UTC timestamps, or None unless all are RFC 3339."""
+    match = _RFC3339.fullmatch
+    if not all(isinstance(v, str) and match(v) for v in values):
+        return None
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    except (ValueError, TypeError, OverflowError):  # e.g. out of the ns range: stays text
+        return None
 
 
 def error_record(error: ReinferError) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
+from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 from traitlets import Bool, Float, Integer, Unicode, observe
 
-from .cells import CallSpec, parse_body_cell, parse_query_cell
+from .cells import CallSpec, interpolate, parse_body_cell, parse_option_cell, parse_query_cell
 from .client import Client
 from .credentials import TOKEN_ENV_VAR
 from .errors import ConfigError, FetchInterrupted, ReinferError
@@ -85,7 +86,12 @@ class ReinferMagics(Magics):
         "False shows the error frame and goes on.",
     ).tag(config=True)
     display_limit = Integer(
-        50, help="Rows shown when a magic's DataFrame is displayed (0: pandas' own setting)."
+        10, help="Rows shown when a magic's DataFrame is displayed (0: pandas' own setting)."
+    ).tag(config=True)
+    display_width = Integer(
+        60,
+        help="Characters shown of a long text cell when a magic's DataFrame is displayed, "
+        "so that each row stays one line (the data keeps the whole text; 0: pandas' setting).",
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar while --all pages through.").tag(config=True)
     sandbox_comments = Integer(
@@ -295,6 +301,85 @@ class ReinferMagics(Magics):
         """
         return self._body_call("PUT", self.reinfer_put, line, cell)
 
+    @magic_arguments()
+    @argument("dataset", nargs="?", help="The dataset, OWNER/NAME: its comments with labels.")
+    @argument("--source", metavar="OWNER/NAME",
+              help="A source: alone, its comments (no labels); with a dataset, only the "
+              "dataset's comments from this source.")
+    @argument("--from", dest="from_", metavar="DATE",
+              help="From this ISO date or date-time (UTC unless it says).")
+    @argument("--to", metavar="DATE", help="Up to this ISO date (included) or date-time.")
+    @argument("--reviewed-only", action="store_true", help="Only comments a person reviewed.")
+    @argument("--predictions", action="store_true",
+              help="Add predicted, top_label and top_probability.")
+    @argument("--label", action="append", metavar="NAME",
+              help="Comments assigned or predicted with this label (repeatable: any of them).")
+    @argument("--property", action="append", metavar="NAME=VALUE",
+              help="User-property filter, e.g. Region=EMEA or number:NPS=9 (repeatable).")
+    @argument("--search", metavar="TEXT", help="The API's text search (orders by relevance).")
+    @argument("--threshold", type=float, metavar="P",
+              help="Probability from which a label counts as predicted (default 0.5).")
+    @argument("--limit", type=int, metavar="N", help="At most N comments (default: all).")
+    @_output_options
+    @no_var_expand
+    @line_cell_magic
+    def reinfer_comments(self, line: str = "", cell: str | None = None) -> Any:
+        """The comments of a dataset (or a source) as a tidy DataFrame, one row each.
+
+        Pages through everything (with a progress bar) unless --limit says how many.
+        Columns: id, uid, source, thread_id, timestamp (UTC), subject, from, to, cc, body,
+        messages, n_messages, the user properties, labels, reviewed, (with --predictions)
+        predicted, top_label, top_probability, and entities. The same as
+        Client.comments(...), whose keyword arguments have the options' names (from_ for
+        --from). In the cell form each line is one option; values need no quotes there.
+
+        Examples::
+
+            %reinfer_comments prod/support-triage -o df
+            %reinfer_comments prod/support-triage --predictions --from 2024-03-01 --limit 500
+            %reinfer_comments --source prod/support-emails --from 2024-12-01
+
+            %%reinfer_comments -o refunds
+            prod/support-triage
+            --label Billing > Refund
+            --property Region=EU
+            --reviewed-only
+        """
+        magic = self.reinfer_comments
+        ns = self._user_ns
+        parser = magic.parser
+        flags = [
+            name for action in parser._actions if action.nargs == 0
+            for name in action.option_strings
+        ]
+        argv = arg_split(interpolate(line, ns, url_encode=False), posix=True, strict=False)
+        argv += parse_option_cell(cell or "", ns, flags=flags, line_offset=1)
+        args = parser.parse_args(argv)
+        client = self._require_client()
+        from .comments import CommentsInterrupted, collect_comments
+
+        try:
+            value, pages = collect_comments(
+                client, args.dataset, source=args.source, from_=args.from_, to=args.to,
+                reviewed_only=args.reviewed_only, predictions=args.predictions,
+                label=args.label, property=args.property, search=args.search,
+                limit=args.limit, raw=args.raw, progress=self.progress,
+                **({} if args.threshold is None else {"threshold": args.threshold}),
+            )
+        except CommentsInterrupted as stop:
+            if args.output:
+                self._user_ns[args.output] = stop.pages.data if args.raw else stop.frame
+                print(f"Interrupted: the {stop.pages.rows} comments fetched are in "
+                      f"`{args.output}`.", file=sys.stderr)
+            raise
+        except ConfigError:
+            raise
+        except ReinferError as err:
+            return self._fail(err, args)
+        if pages.error is not None:
+            return self._fail(pages.error, args, kept=value)
+        return self._deliver(value, args)
+
     def _query_call(self, method: str, magic: Any, line: str, cell: str | None) -> Any:
         args = parse_argstring(magic, line)
         spec = parse_query_cell(
@@ -319,7 +404,12 @@ class ReinferMagics(Magics):
         client = self._require_client()
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
-        if getattr(args, "all", False) or getattr(args, "max_pages", None) is not None:
+        if (
+            getattr(args, "all", False)
+            or getattr(args, "max_pages", None) is not None
+            or getattr(args, "limit", None) is not None
+        ):
+            # --limit N alone pages until N rows too (a page is rarely N rows).
             return self._run_pages(client, method, spec.path, params, body, args)
         try:
             result = client.request(method, spec.path, params=params, json=body)
@@ -355,13 +445,17 @@ class ReinferMagics(Magics):
             return self._deliver(pages.data if args.raw else pages_to_frame(pages), args)
         return self._fail(pages.error, args, kept=pages)
 
-    def _fail(self, err: ReinferError, args: Any, kept: Pages | None = None) -> Any:
+    def _fail(self, err: ReinferError, args: Any, kept: Pages | Any = None) -> Any:
         """Show the error frame, store the result, then fail the cell (unless configured
-        not to). ``kept``: the pages fetched before a pull failed (stored in ``-o``)."""
+        not to). ``kept``: the pages fetched before a pull failed, or what the library made
+        of them (stored in ``-o``)."""
         from .frames import error_frame, pages_to_frame
+        from .results import Pages
 
         frame = error_frame(err)
-        value = frame if kept is None else pages_to_frame(kept)
+        if isinstance(kept, Pages):
+            kept = pages_to_frame(kept)
+        value = frame if kept is None else kept
         if args.output:
             self._user_ns[args.output] = value
         if not self.fail_on_error:
@@ -373,7 +467,9 @@ class ReinferMagics(Magics):
             return value
         self._show_error_frame(frame)
         if kept is not None and args.output:
-            print(f"The {kept.rows} rows fetched are in `{args.output}`.", file=sys.stderr)
+            rows = getattr(err, "rows", None)
+            rows = len(kept) if rows is None else rows
+            print(f"The {rows} rows fetched are in `{args.output}`.", file=sys.stderr)
         raise err
 
     def _show_error_frame(self, frame: pd.DataFrame) -> None:
@@ -396,8 +492,8 @@ class ReinferMagics(Magics):
         return self.client
 
     def _scope_display_options(self, *, wide: bool = False) -> None:
-        """Show at most display_limit rows (and, if wide, whole messages) of this cell's
-        frame; pandas' own settings come back after the cell."""
+        """Show at most display_limit rows, text cells cut at display_width (or, if wide,
+        whole messages) of this cell's frame; pandas' own settings come back after the cell."""
         shell = self.shell
         if shell is None:
             return
@@ -406,6 +502,9 @@ class ReinferMagics(Magics):
         options: dict[str, Any] = {}
         if self.display_limit > 0:
             options["display.max_rows"] = options["display.min_rows"] = self.display_limit
+        if self.display_width > 0:
+            # pandas cuts longer cells with "..." and shows newlines as \n: one line a row.
+            options["display.max_colwidth"] = self.display_width
         if wide:
             options["display.max_colwidth"] = options["display.max_columns"] = None
         if not options:
