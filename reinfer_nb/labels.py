@@ -78,17 +78,19 @@ def label_counts(
     ``predicted``. By default the most specific labels count: a parent counts only the
     comments that carry it without any of its children, so a prediction of
     ``Billing > Refund`` (and, implied, ``Billing``) counts once, for ``Billing > Refund``.
-    ``level=1`` counts top-level labels, ``level=2`` the second level, and so on: there a
-    parent counts every comment under it, each comment once per label.
+    ``level=1`` counts top-level labels, ``level=2`` the second level, and so on: the most
+    specific labels cut to that level, so a parent counts every comment under it, each
+    comment once per label.
     """
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 1):
         raise ConfigError(f"level must be a whole number of at least 1 (or None), not {level!r}.")
     counts: Counter[str] = Counter()
     for labels in _label_lists(df, column):
+        specific = most_specific(labels)
         if level is None:
-            counts.update(most_specific(labels))
+            counts.update(specific)
         else:
-            counts.update({at_level(name, level) for name in labels})
+            counts.update({at_level(name, level) for name in specific})
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     series = pd.Series(
         [count for _, count in ordered], index=pd.Index([n for n, _ in ordered], name="label"),
