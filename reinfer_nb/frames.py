@@ -246,35 +246,42 @@ def typed_columns(frame: pd.DataFrame) -> pd.DataFrame:
         column = frame.iloc[:, i]
         if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
             continue
-        values = column.dropna()
-        if values.empty:
-            continue
-        first = values.iloc[0]
+        first = next((v for v in column.array if not _missing(v)), None)
         converted: pd.Series | None = None
         if isinstance(first, str):
             if _RFC3339.fullmatch(first):
-                converted = _timestamps(values)
-        elif _is_number(first) and all(_is_number(v) for v in values):
+                converted = _timestamps(column)
+        elif _is_number(first) and all(_is_number(v) for v in column.dropna()):
             try:
-                converted = pd.to_numeric(values)
+                converted = pd.to_numeric(column)
             except (ValueError, TypeError, OverflowError):  # e.g. beyond int64 and float
                 converted = None
         if converted is not None:
-            frame.isetitem(i, converted.reindex(column.index))
+            frame.isetitem(i, converted)
     return frame
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _timestamps(values: pd.Series) -> pd.Series | None:
-    """``values`` (no gaps) as UTC timestamps, or None unless all are RFC 3339."""
+def _timestamps(column: pd.Series) -> pd.Series | None:
+    """``column`` as UTC timestamps (gaps as NaT), or None unless it holds RFC 3339 text.
+
+    A sample (about 64 values, the last included) is checked against RFC 3339; parsing
+    then checks every value as ISO 8601 (any that is not leaves the column as text).
+    """
     match = _RFC3339.fullmatch
-    if not all(isinstance(v, str) and match(v) for v in values):
+    values = column.array
+    sample = [*values[:: max(1, len(values) // 64)], values[-1]]
+    if not all(_missing(v) or (isinstance(v, str) and match(v)) for v in sample):
         return None
     try:
-        return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+        return pd.to_datetime(column, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     except (ValueError, TypeError, OverflowError):  # e.g. out of the ns range: stays text
         return None
 

@@ -227,3 +227,23 @@ def test_every_frame_gets_typed_columns(ip: Any, sb: Any) -> None:
     first = page.attrs["raw"][0]["comments"][0]
     assert isinstance(first["timestamp"], str)
     assert page["timestamp"].iloc[0] == pd.Timestamp(first["timestamp"])
+
+
+def test_typed_columns_convert_only_what_converts_cleanly() -> None:
+    from reinfer_nb.frames import to_frame
+
+    frame = to_frame({"items": [
+        {"at": "2024-01-31T09:30:00Z", "day": "2024-01-31", "mixed": "2024-01-31T09:30:00Z",
+         "far": "9999-12-31T00:00:00Z", "n": 1, "big": 2**70, "flag": True, "s": "12"},
+        {"at": None, "day": "2024-02-01", "mixed": "soon", "far": "9999-12-31T00:00:00Z",
+         "n": 2.5, "big": "x", "flag": None, "s": "13"},
+        {"at": "2024-02-01T10:00:00.123456+01:00", "day": None, "mixed": None, "far": None,
+         "n": None, "big": None, "flag": False, "s": None},
+    ]})
+    assert str(frame["at"].dtype) == "datetime64[ns, UTC]" and frame["at"].isna().tolist() == [
+        False, True, False]
+    assert frame["at"].iloc[2] == pd.Timestamp("2024-02-01T09:00:00.123456Z")
+    assert frame["n"].dtype == "float64"
+    for name in ("day", "mixed", "far", "s"):  # dates alone, mixed text, out of range, text
+        assert not pd.api.types.is_datetime64_any_dtype(frame[name]), name
+    assert frame["big"].dtype == object and frame["flag"].dtype == object
