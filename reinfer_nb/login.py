@@ -62,11 +62,15 @@ class Login:
         return self.mode == "sandbox"
 
     def client(
-        self, *, timing_log: TimingLog | None = None, policy: RetryPolicy | None = None
+        self,
+        *,
+        timing_log: TimingLog | None = None,
+        policy: RetryPolicy | None = None,
+        max_answer_mb: float | None = None,
     ) -> Client:
         """A :class:`~reinfer_nb.client.Client` for this login (a context's proxy and
         certificate settings included); nothing is sent."""
-        from .client import Client
+        from .client import DEFAULT_MAX_ANSWER_MB, Client
 
         context = self.context
         return Client(
@@ -74,6 +78,7 @@ class Login:
             self.token,
             policy=policy,
             timing_log=timing_log,
+            max_answer_mb=max_answer_mb if max_answer_mb is not None else DEFAULT_MAX_ANSWER_MB,
             verify=not (context is not None and context.accept_invalid_certificates),
             proxy=context.proxy if context is not None else None,
         )
@@ -84,12 +89,13 @@ class Login:
         check: bool = True,
         timing_log: TimingLog | None = None,
         policy: RetryPolicy | None = None,
+        max_answer_mb: float | None = None,
     ) -> tuple[Client, dict[str, Any]]:
         """A client for this login and, if ``check``, the current user (``GET /auth/user``).
 
         A failed check closes the client and raises :class:`LoginError` saying what to do.
         """
-        client = self.client(timing_log=timing_log, policy=policy)
+        client = self.client(timing_log=timing_log, policy=policy, max_answer_mb=max_answer_mb)
         if not check:
             return client, {}
         try:
@@ -121,6 +127,37 @@ def resolve_login(
     hidden ``getpass`` prompt, or a callable that asks for a secret. Raises
     :class:`ConfigError` for conflicting options or when no token can be found.
     """
+    try:
+        return _resolve(
+            endpoint=endpoint, org=org, tenant=tenant, domain=domain, context=context,
+            contexts_file=contexts_file, demo=demo, token=token, token_env=token_env,
+            prompt=prompt, environ=environ, sandbox=sandbox,
+        )
+    except ConfigError as err:
+        refused = err
+    # Raised from here, without the frames below, once this frame holds neither the raw
+    # token nor the environment (whose repr shows $REINFER_TOKEN): a traceback that lists
+    # local variables (%xmode Verbose) finds neither.
+    del token, environ
+    raise refused.with_traceback(None)
+
+
+def _resolve(
+    *,
+    endpoint: str | None = None,
+    org: str | None = None,
+    tenant: str | None = None,
+    domain: str | None = None,
+    context: str | None = None,
+    contexts_file: str | os.PathLike[str] | None = None,
+    demo: bool = False,
+    token: str | Token | None = None,
+    token_env: str = TOKEN_ENV_VAR,
+    prompt: bool | Callable[[str], str] = False,
+    environ: Mapping[str, str] | None = None,
+    sandbox: Callable[[], Sandbox] | None = None,
+) -> Login:
+    """What :func:`resolve_login` does (it raises this function's errors)."""
     env = os.environ if environ is None else environ
     chosen = [
         name

@@ -1,4 +1,5 @@
-"""IPython magics: ``%reinfer_login``, ``%%reinfer_get`` and friends, ``%reinfer_timing``.
+"""IPython magics: ``%reinfer_login``, ``%%reinfer_get`` and friends, ``%reinfer_timing``,
+``%reinfer_api`` and ``%reinfer_status``.
 
 A thin layer over :class:`~reinfer_nb.client.Client`: it parses options and cells, calls
 the client, and renders answers and errors as DataFrames. State lives on the
@@ -7,6 +8,7 @@ the client, and renders answers and errors as DataFrames. State lives on the
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -16,19 +18,21 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from IPython.utils.process import arg_split  # type: ignore[attr-defined]
-from traitlets import Bool, Float, Integer, Unicode, observe
+from traitlets import Bool, Float, Integer, TraitError, Unicode, observe, validate
 
 from .cells import CallSpec, interpolate, parse_body_cell, parse_option_cell, parse_query_cell
-from .client import Client
+from .client import DEFAULT_MAX_ANSWER_MB, Client
 from .credentials import TOKEN_ENV_VAR
 from .errors import ConfigError, FetchInterrupted, ReinferError
 from .login import Login, resolve_login
+from .results import check_limits
 from .retry import RetryPolicy
 from .timing import TimingLog
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .live_names import LiveNames
     from .results import Pages
     from .sandbox import Sandbox
     from .widgets import TimingWidget
@@ -64,6 +68,10 @@ _query_line = _arguments(
     argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets."),
     argument("params", nargs="*", help="Query parameters as name=value (line form)."),
 )
+_check_options = _arguments(
+    argument("--no-check-spec", action="store_true",
+             help="Send the call even if the API's spec does not know its path or body."),
+)
 _body_options = _arguments(
     argument("-b", "--body", metavar="VAR", help="Take the JSON body from this variable."),
     argument("path", nargs="?", help="API path (line form)."),
@@ -74,9 +82,10 @@ _body_options = _arguments(
 class ReinferMagics(Magics):
     """Magics for the Re:infer / Communications Mining API (``%load_ext reinfer_nb``)."""
 
-    timeout = Float(_DEFAULTS.timeout, help="Seconds per attempt (connect and read).").tag(
-        config=True
-    )
+    timeout = Float(
+        _DEFAULTS.timeout,
+        help="Seconds per attempt: connect, send, headers and body together.",
+    ).tag(config=True)
     retries = Integer(
         _DEFAULTS.retries, help="Retries of idempotent calls on 5xx, 429 and connection failures."
     ).tag(config=True)
@@ -100,11 +109,23 @@ class ReinferMagics(Magics):
     token_env = Unicode(TOKEN_ENV_VAR, help="Environment variable holding the token.").tag(
         config=True
     )
+    max_answer_mb = Float(
+        DEFAULT_MAX_ANSWER_MB, help="Largest answer accepted, in MB (a larger one is an error)."
+    ).tag(config=True)
+    check_spec = Bool(
+        True,
+        help="Check each magic's call against the API's spec before sending it: an unknown "
+        "path or an invalid JSON body fails the cell (nothing sent); unknown query parameters "
+        "warn. (The Client of get_client() is a plain Client: Client.check_spec, off.)",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # Set before Magics.__init__, which applies %config settings and so fires observers.
         self.client: Client | None = None
         self.login: Login | None = None
+        self.user: dict[str, Any] | None = None
+        self.live_names: LiveNames | None = None  # the tenant's names, for completion
+        self.matcher: Any = None  # registered in shell.Completer.custom_matchers
         self.timing_log = TimingLog()
         self.sandbox: Sandbox | None = None
         self._widgets: list[TimingWidget] = []
@@ -122,10 +143,36 @@ class ReinferMagics(Magics):
     def _policy(self) -> RetryPolicy:
         return _DEFAULTS.replace(timeout=self.timeout, retries=self.retries)
 
+    # Bad values are refused when set (%config prints the one-line reason), not at the
+    # next call.
+    @validate("timeout", "max_answer_mb")
+    def _positive_number(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and value > 0):
+            raise TraitError(
+                f"ReinferMagics.{proposal['trait'].name} must be a number > 0, not {value!r}."
+            )
+        return float(value)
+
+    @validate("retries", "sandbox_comments", "display_limit", "display_width")
+    def _whole_number(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if value < 0:
+            raise TraitError(
+                f"ReinferMagics.{proposal['trait'].name} must be a whole number >= 0, "
+                f"not {value!r}."
+            )
+        return int(value)
+
     @observe("timeout", "retries")
     def _apply_client_settings(self, change: Any) -> None:
         if self.client is not None:
             self.client.policy = self.client.policy.replace(**{change["name"]: change["new"]})
+
+    @observe("max_answer_mb")
+    def _apply_answer_limit(self, change: Any) -> None:
+        if self.client is not None:
+            self.client.max_answer_mb = change["new"]
 
     # -- login ------------------------------------------------------------------------
 
@@ -184,11 +231,19 @@ class ReinferMagics(Magics):
             sandbox=self._embedded_sandbox,
         )
         client, user = login.connect(
-            check=not args.no_check, timing_log=self.timing_log, policy=self._policy()
+            check=not args.no_check, timing_log=self.timing_log, policy=self._policy(),
+            max_answer_mb=self.max_answer_mb,
         )
         if self.client is not None:
             self.client.close()
-        self.client, self.login = client, login
+        from .live_names import LiveNames
+
+        self.client, self.login, self.user = client, login, user or None
+        self.live_names = LiveNames.for_login(login)
+        if self.check_spec:
+            from .spec_check import prepare_in_background
+
+            prepare_in_background()
         if args.output:
             self._user_ns[args.output] = client
         who = user.get("username") or user.get("email") or "(not checked)"
@@ -215,18 +270,87 @@ class ReinferMagics(Magics):
 
     @line_magic
     def reinfer_logout(self, line: str = "") -> None:
-        """Forget the token and close the connections (the timing log is kept)."""
-        if self.client is not None:
-            self.client.close()
-        self.client = None
-        self.login = None
+        """Forget the token and close the connections (the timing log is kept).
+
+        A client stored with ``-o`` forgets it too: later calls on it fail with a
+        "logged out" error.
+        """
+        if self.client is None:
+            print("Not logged in: there is no token to forget.")
+            return
+        self.client.logout()
+        self.client = self.login = self.user = self.live_names = None
         print("Logged out: the token is forgotten.")
+
+    @line_magic
+    def reinfer_status(self, line: str = "") -> None:
+        """Show the login: endpoint, user, sandbox or tenant, context, token hint, and the
+        calls made to it this session (count, median server time).
+
+        Example::
+
+            %reinfer_status
+        """
+        if self.client is None or self.login is None:
+            print("Not logged in: run %reinfer_login (%reinfer_login --demo for the sandbox).")
+            return
+        from .status import session_status
+
+        print(session_status(self.login, user=self.user, timing_log=self.timing_log,
+                             check_spec=self.check_spec))
+
+    # -- finding the way --------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-o", "--output", metavar="NAME",
+              help="Store the table (a DataFrame), or the operation shown, in this variable.")
+    @argument("words", nargs="*",
+              help="Words to look for in paths, summaries and tags; or METHOD PATH (or PATH) "
+              "for one operation.")
+    @no_var_expand
+    @line_magic
+    def reinfer_api(self, line: str = "") -> Any:
+        """Find your way in the API, from its spec (no call is made).
+
+        With words: the operations whose path, summary or tag contain them all, as a table
+        (method, path, summary). With METHOD PATH: that operation's parameters, body fields
+        (* required), answer fields and an example cell to copy. PATH may be a template
+        (`{owner}`) or a real path.
+
+        Examples::
+
+            %reinfer_api comments
+            %reinfer_api -o ops dataset
+            %reinfer_api POST /api/_private/datasets/{owner}/{dataset_name}/query
+            %reinfer_api GET /api/v1/datasets/dev
+        """
+        from .api_docs import describe, find_operations
+        from .api_index import api_index
+
+        args = parse_argstring(self.reinfer_api, line)
+        index = api_index()
+        matches = find_operations(args.words, index)
+        if matches is not None:
+            print("\n\n".join(describe(m.operation, index, m.values) for m in matches))
+            if args.output:
+                ops = [m.operation for m in matches]
+                self._user_ns[args.output] = ops[0] if len(ops) == 1 else ops
+            return None
+        frame = index.table(index.search(args.words))
+        if args.output:
+            self._user_ns[args.output] = frame
+        if frame.empty:
+            print(f"No operation matches {' '.join(args.words)!r}: try fewer or other words.")
+            return None
+        self._scope_display_options(wide=True)
+        return frame
 
     # -- calls ------------------------------------------------------------------------
 
     @magic_arguments()
     @_output_options
     @_paging_options
+    @_check_options
     @_query_line
     @no_var_expand
     @line_cell_magic
@@ -251,6 +375,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_check_options
     @_query_line
     @no_var_expand
     @line_cell_magic
@@ -270,6 +395,7 @@ class ReinferMagics(Magics):
     @_output_options
     @_body_options
     @_paging_options
+    @_check_options
     @no_var_expand
     @line_cell_magic
     def reinfer_post(self, line: str = "", cell: str | None = None) -> Any:
@@ -288,6 +414,7 @@ class ReinferMagics(Magics):
     @magic_arguments()
     @_output_options
     @_body_options
+    @_check_options
     @no_var_expand
     @line_cell_magic
     def reinfer_put(self, line: str = "", cell: str | None = None) -> Any:
@@ -402,6 +529,7 @@ class ReinferMagics(Magics):
 
     def _run(self, method: str, spec: CallSpec, args: Any) -> Any:
         client = self._require_client()
+        check_limits(limit=getattr(args, "limit", None), max_pages=getattr(args, "max_pages", None))
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
         if (
@@ -411,12 +539,18 @@ class ReinferMagics(Magics):
         ):
             # --limit N alone pages until N rows too (a page is rarely N rows).
             return self._run_pages(client, method, spec.path, params, body, args)
+        from .spec_check import spec_warnings_as_lines
+
         try:
-            result = client.request(method, spec.path, params=params, json=body)
+            with spec_warnings_as_lines():
+                result = client.request(method, spec.path, params=params, json=body,
+                                        check_spec=self._checks(args))
         except ConfigError:
             raise  # bad input: one line, no error frame
         except ReinferError as err:
             return self._fail(err, args)
+        if method in ("PUT", "DELETE") and self.live_names is not None:
+            self.live_names.invalidate()  # a write may add or remove names to complete
         if args.raw:
             return self._deliver(result.data, args)
         from .frames import to_frame
@@ -428,12 +562,15 @@ class ReinferMagics(Magics):
     ) -> Any:
         """``--all``: :meth:`Client.fetch_all`, rendered; rows fetched are kept on failure."""
         from .frames import pages_to_frame
+        from .spec_check import spec_warnings_as_lines
 
         try:
-            pages = client.fetch_all(
-                method, path, params=params, json=body, limit=args.limit,
-                max_pages=args.max_pages, progress=self.progress,
-            )
+            with spec_warnings_as_lines():
+                pages = client.fetch_all(
+                    method, path, params=params, json=body, limit=args.limit,
+                    max_pages=args.max_pages, progress=self.progress,
+                    check_spec=self._checks(args),
+                )
         except FetchInterrupted as stop:
             # The stop button: keep what was fetched, then let the interrupt through.
             if args.output:
@@ -444,6 +581,9 @@ class ReinferMagics(Magics):
         if pages.error is None:
             return self._deliver(pages.data if args.raw else pages_to_frame(pages), args)
         return self._fail(pages.error, args, kept=pages)
+
+    def _checks(self, args: Any) -> bool:
+        return self.check_spec and not getattr(args, "no_check_spec", False)
 
     def _fail(self, err: ReinferError, args: Any, kept: Pages | Any = None) -> Any:
         """Show the error frame, store the result, then fail the cell (unless configured
@@ -589,6 +729,7 @@ class ReinferMagics(Magics):
         if self.client is not None:
             self.client.close()
             self.client = None
+        self.live_names = None
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -625,6 +766,12 @@ def load_extension(shell: Any) -> ReinferMagics:
     """Register the magics with ``shell`` (what ``%load_ext reinfer_nb`` calls)."""
     magics = ReinferMagics(shell=shell)
     shell.register_magics(magics)
+    completer = getattr(shell, "Completer", None)
+    if completer is not None:
+        from .completion import make_matcher
+
+        magics.matcher = make_matcher(magics)
+        completer.custom_matchers.append(magics.matcher)
     return magics
 
 
@@ -634,6 +781,9 @@ def unload_extension(shell: Any) -> None:
     if magics is None:
         return
     magics.close()
+    completer = getattr(shell, "Completer", None)
+    if completer is not None and magics.matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(magics.matcher)
     for kind, names in magics.magics.items():
         table = shell.magics_manager.magics[kind]
         for name in names:

@@ -93,7 +93,7 @@ def test_the_token_never_appears_in_answers(sandbox: Sandbox) -> None:
     )
     assert ok.status_code == 200 and sandbox.token not in ok.text
     assert sandbox.token not in repr(sandbox) and sandbox.admin_token not in repr(sandbox)
-    assert f"sbx_…{sandbox.token[-4:]}" in repr(sandbox)
+    assert f"token=…{sandbox.token[-4:]}" in repr(sandbox)  # credentials.mask_token
 
 
 def test_repr_of_a_chosen_token_is_masked() -> None:

@@ -14,7 +14,10 @@ from ..data.paging import decode_token
 from ..data.store import DatasetState, Key, SourceState, Store, StreamState
 from .validate import Refusal, parse_json
 
-__all__ = ["Blob", "Call", "User"]
+__all__ = ["Answer", "Blob", "Call", "User"]
+
+# What a handler returns: the answer's keys besides "status".
+Answer = dict[str, Any]
 
 _UNREAD = object()
 

@@ -8,11 +8,9 @@ implemented (501), so a bucket's count is exact and stays 0.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..data.sample import format_ts, hex_id, now_us
 from ..data.store import BucketState
-from .access import Call
+from .access import Answer, Call
 from .resources import by_id, readable
 from .validate import Refusal, check_name
 
@@ -27,7 +25,6 @@ __all__ = [
     "update_bucket",
 ]
 
-Answer = dict[str, Any]
 
 
 def list_buckets(call: Call) -> Answer:

@@ -14,7 +14,7 @@ from typing import Any
 from ..data.paging import encode_token, iterate, since, take, until
 from ..data.sample import now_us, parse_ts
 from ..data.store import DatasetState, Ref, SourceState
-from .access import Call
+from .access import Answer, Call
 from .annotations import annotated, apply_update
 from .filters import Subject, parse_attribute_filters, parse_filter
 from .validate import Refusal, invalid, timestamp
@@ -31,7 +31,6 @@ __all__ = [
     "update_labelling",
 ]
 
-Answer = dict[str, Any]
 MAX_IDS = 128
 MAX_BATCH = 4096
 PROPERTY = re.compile(r"(string|number):\w.{0,63}", re.DOTALL)

@@ -16,7 +16,7 @@ from typing import Any
 from ...spec import openapi
 from ..data.sample import dataset_json, format_ts, hex_id, now_us
 from ..data.store import DatasetState
-from .access import Call
+from .access import Answer, Call
 from .resources import by_id, readable
 from .validate import Refusal, check_name, invalid
 
@@ -30,7 +30,6 @@ __all__ = [
     "update_dataset",
 ]
 
-Answer = dict[str, Any]
 # DatasetNew fields stored as sent (the others are normalised below or not part of a Dataset).
 _AS_SENT = ("_label_properties", "debug_config_json", "_timezone", "_dataset_flags",
             "_model_config", "has_sentiment", "model_family")

@@ -14,13 +14,12 @@ from email.policy import HTTP
 from typing import Any
 
 from ..data.store import MediaFull, SourceState
-from .access import Blob, Call
+from .access import Answer, Blob, Call
 from .resources import by_id
 from .validate import Refusal, invalid
 
 __all__ = ["get_attachment", "get_audio", "set_audio", "upload_attachment"]
 
-Answer = dict[str, Any]
 
 
 def set_audio(call: Call, raw_source_id: str, raw_comment_id: str) -> Answer:

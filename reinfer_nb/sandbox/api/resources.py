@@ -15,7 +15,7 @@ from typing import Any
 
 from ...spec import openapi
 from ..data.sample import format_ts, hex_id, now_us
-from .access import Call
+from .access import Answer, Call
 from .validate import Refusal, check_name
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "update_project",
 ]
 
-Answer = dict[str, Any]
 ADMIN = "role-cm-project-admin"  # may change or delete a project (as may tenant admins)
 
 # -- the current user, users -------------------------------------------------------------

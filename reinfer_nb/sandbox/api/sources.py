@@ -11,7 +11,7 @@ from typing import Any
 
 from ..data.sample import format_ts, now_us
 from ..data.store import SourceState
-from .access import Call
+from .access import Answer, Call
 from .resources import by_id, readable
 from .validate import Refusal, check_name, invalid
 
@@ -25,7 +25,6 @@ __all__ = [
     "update_source",
 ]
 
-Answer = dict[str, Any]
 # Email transform tags (a source's email parsing logic) the sandbox knows: a real tenant
 # knows more, but this is the one documented as used by real clients.
 TRANSFORM_TAGS = frozenset({"generic.0.CONVKER5"})

@@ -19,13 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..data.paging import count, iterate, since
 from ..data.sample import format_ts
 from ..data.store import DatasetState
-from .access import Call
+from .access import Answer, Call
 from .filters import CommentFilter, Subject, parse_attribute_filters, parse_filter
 from .validate import Refusal
 
 __all__ = ["dataset_statistics", "dataset_summary", "label_validation", "source_statistics"]
 
-Answer = dict[str, Any]
 MAX_VALUES = 100  # distinct values of a user property a summary lists
 GRID = [round(i / 100, 2) for i in range(101)]  # thresholds of a precision/recall curve
 

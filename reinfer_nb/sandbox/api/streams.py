@@ -15,7 +15,7 @@ from typing import Any
 from ..data.paging import encode_token, iterate, since
 from ..data.sample import format_ts, now_us, stream_json
 from ..data.store import DatasetState, Key, Ref, StreamState
-from .access import Call
+from .access import Answer, Call
 from .filters import Subject, parse_filter
 from .validate import Refusal, check_name, invalid, timestamp
 
@@ -32,7 +32,6 @@ __all__ = [
     "update_stream",
 ]
 
-Answer = dict[str, Any]
 START: Key = (-(2**62), "")  # before every comment
 
 
