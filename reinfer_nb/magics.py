@@ -377,10 +377,7 @@ class ReinferMagics(Magics):
         raise err
 
     def _show_error_frame(self, frame: pd.DataFrame) -> None:
-        import pandas as pd
-
-        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
-            display(frame)
+        display(frame)  # an ErrorFrame: whole message and hint, in HTML and in text
 
     def _deliver(self, value: Any, args: Any) -> Any:
         if args.output:
