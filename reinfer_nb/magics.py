@@ -133,6 +133,9 @@ class ReinferMagics(Magics):
     @argument("--contexts-file", help="Contexts file (default ~/.config/reinfer/contexts.json).")
     @argument("--demo", action="store_true",
               help="Start the embedded sandbox (no account, no network) and log in to it.")
+    @argument("--tutorial", action="store_true",
+              help="The tutorials' rule: the sandbox unless REINFER_ENDPOINT and REINFER_TOKEN "
+              "are both set or a context is current; says which mode and why.")
     @argument("--token-env", help=f"Environment variable with the token (default {TOKEN_ENV_VAR}).")
     @argument("--token", help="The token itself. Discouraged: it is saved in the notebook.")
     @argument("--no-check", action="store_true", help="Skip the check call (GET /auth/user).")
@@ -151,6 +154,7 @@ class ReinferMagics(Magics):
         Examples::
 
             %reinfer_login --demo
+            %reinfer_login --tutorial       # what the tutorials run: says which mode and why
             %reinfer_login --endpoint https://acme.reinfer.io
             %reinfer_login --org my-org --tenant my-tenant
             %reinfer_login --context prod
@@ -176,7 +180,10 @@ class ReinferMagics(Magics):
             token_env=args.token_env or self.token_env,
             prompt=not args.no_prompt and self._can_prompt(),
             sandbox=self._embedded_sandbox,
+            tutorial=args.tutorial,
         )
+        if args.tutorial:
+            print(login.mode_line())
         client, user = login.connect(
             check=not args.no_check, timing_log=self.timing_log, policy=self._policy()
         )

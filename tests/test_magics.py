@@ -70,6 +70,24 @@ def test_login_defaults_to_sandbox_without_settings(ip: Any) -> None:
     assert result.success and "embedded sandbox" in out.stdout
 
 
+def test_login_tutorial_says_which_mode_and_why(ip: Any, sb: Any) -> None:
+    """The tutorials' first cell: with only REINFER_TOKEN set it runs on the sandbox."""
+    ip.run_line_magic("config", "ReinferMagics.sandbox_comments = 50")
+    os.environ["REINFER_TOKEN"] = "not-a-real-token"
+    result, out = run(ip, "%reinfer_login --tutorial")
+    assert result.success, result.error_in_exec
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("Using the EMBEDDED SANDBOX") and first.endswith(".")
+    assert "REINFER_TOKEN is set but REINFER_ENDPOINT is not" in first
+    assert "[embedded sandbox" in second and "not-a-real-token" not in out.stdout
+    # Both set: the tenant they name, and the line says why.
+    os.environ.update(REINFER_ENDPOINT=sb.url, REINFER_TOKEN=sb.token)
+    result, out = run(ip, "%reinfer_login --tutorial")
+    assert result.success, result.error_in_exec
+    assert out.stdout.startswith(f"Using a REAL TENANT: {sb.url}, because REINFER_ENDPOINT")
+    assert sb.token not in out.stdout
+
+
 def test_login_from_environment(ip: Any, sb: Any) -> None:
     os.environ.update(REINFER_ENDPOINT=sb.url + "/api/", REINFER_TOKEN=sb.token)
     result, out = run(ip, "%reinfer_login -o c")
