@@ -12,7 +12,9 @@ so that several clients, such as dev and prod, can share a log).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import itertools
 import logging
 import time
 import warnings
@@ -36,6 +38,7 @@ from .errors import (
     NetworkError,
     PaginationError,
 )
+from .request import KEEP_BODY_BYTES, Request
 from .results import Pages, Result
 from .retry import RetryPolicy
 from .timing import TimingLog, TimingRecord
@@ -47,6 +50,13 @@ log = logging.getLogger("reinfer_nb")
 _REQUESTS_VERSION = version("requests")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
+# Which multi-page pull (an id) and page the current request belongs to: set by paginate
+# around each page's request, read by _send_once into the timing record. A context
+# variable, so pulls in other threads do not see each other's.
+_PAGE: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+    "reinfer_nb_page", default=None
+)
+_PULL_IDS = itertools.count(1)
 
 
 class Client:
@@ -101,6 +111,14 @@ class Client:
         )
         self._session.headers["Accept"] = "application/json"
         self._send_settings = self._transport_settings(verify, proxy)
+        ca_bundle = self._send_settings["verify"]
+        # What a curl command must repeat to reach the same place (Request.curl).
+        self._curl_transport = {
+            "insecure": ca_bundle is False,
+            "ca_bundle": ca_bundle if isinstance(ca_bundle, str) else None,
+            "proxy": proxy if self.endpoint.scheme == "https" else None,
+            "no_proxy": self.endpoint.scheme == "http",
+        }
 
     def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
         """Proxy and CA settings, computed once per client (not per call)."""
@@ -191,6 +209,32 @@ class Client:
                 path="/auth/user",
             )
         return user
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """The :class:`~reinfer_nb.request.Request` a call would send; nothing is sent.
+
+        Built exactly as :meth:`request` builds the call (URL, parameters, JSON body,
+        headers), without the token: ``.describe()`` shows it, ``.curl()`` shares it.
+        Raises :class:`ConfigError` for a bad path or body, as :meth:`request` would.
+        """
+        prepared = self._prepare(method.upper(), path, params, json, headers)
+        return self._describe(prepared)
+
+    def _describe(
+        self, prepared: requests.PreparedRequest, keep_body: int | None = None
+    ) -> Request:
+        return Request.from_prepared(
+            prepared, token_hint=self._token.hint, secret=self._token.reveal(),
+            keep_body=keep_body, transport=self._curl_transport,
+        )
 
     def request(
         self,
@@ -284,11 +328,15 @@ class Client:
         body = dict(json) if json is not None else ({} if method == "POST" else None)
         seen: set[str] = set()
         pages = items = 0
+        pull = next(_PULL_IDS)  # the timing log groups this pull's pages by it
         while True:
+            marker = _PAGE.set((pull, pages + 1))
             try:
                 result = self.request(method, path, params=query, json=body, idempotent=idempotent)
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
+            finally:
+                _PAGE.reset(marker)
             pages += 1
             items += len(result.records)
             yield result
@@ -393,6 +441,8 @@ class Client:
         """One attempt: its Result, or its failure; either way it is in the timing log."""
         method = prepared.method or "GET"
         path = _path_below(prepared.url or "", self.endpoint.root)
+        sent = self._describe(prepared, KEEP_BODY_BYTES)  # to rebuild it later, no token
+        page = _PAGE.get()
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         response: requests.Response | None = None
@@ -458,6 +508,9 @@ class Client:
             bytes_received=len(body),
             attempt=attempt,
             outcome="ok" if failure is None else failure.kind,
+            request=sent,
+            pull=page[0] if page is not None else None,
+            page=page[1] if page is not None else None,
         )
         self.timing_log.append(record)
         if failure is None:

@@ -24,9 +24,9 @@ One vocabulary names what went wrong:
 Each error is built once, where it is raised, with its whole message; nothing edits it
 afterwards. Besides the one-line ``message``, an error keeps its parts: ``detail`` (what
 happened; for an API error the platform's own message, verbatim) and ``hint`` (what to
-do), which the error frame shows in columns of their own. Every error renders as one line in IPython (``_render_traceback_``), so a
-failing cell shows what happened and what to do, not a traceback. Messages never contain
-the token.
+do), which the error frame shows in columns of their own. Every error renders as one
+line in IPython (``_render_traceback_``), so a failing cell shows what happened and what
+to do, not a traceback. Messages never contain the token.
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ def error_record(error: ReinferError) -> dict[str, Any]:
     }
 
 
-class ErrorFrame(pd.DataFrame):
+class ErrorFrame(pd.DataFrame):  # type: ignore[misc]  # pandas is untyped here
     """The one-row error frame: a DataFrame that always shows its text whole.
 
     pandas cuts cells at 50 characters in HTML and wraps wide frames into blocks in text;
@@ -249,18 +249,19 @@ class ErrorFrame(pd.DataFrame):
     """
 
     @property
-    def _constructor(self) -> type[pd.DataFrame]:
+    def _constructor(self) -> Any:
         return pd.DataFrame
 
     def _repr_html_(self) -> str | None:
         with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
-            return super()._repr_html_()  # type: ignore[no-any-return]
+            html = super()._repr_html_()
+        return None if html is None else str(html)
 
     def __repr__(self) -> str:
         if len(self) != 1:
             with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
                                    "display.expand_frame_repr", False):
-                return super().__repr__()
+                return str(super().__repr__())
         row = self.iloc[0]
         width = max(len(str(name)) for name in self.columns)
         lines = []

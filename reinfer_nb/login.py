@@ -153,18 +153,18 @@ def resolve_login(
     if demo:
         return _sandbox_login(sandbox, "--demo asks for the embedded sandbox")
     if not chosen and tutorial:
-        mode, why = tutorial_choice(
+        rule, because = tutorial_choice(
             token=token, token_env=token_env, contexts_file=contexts_file, environ=env
         )
-        if mode == "sandbox":
-            return _sandbox_login(sandbox, why)
+        if rule == "sandbox":
+            return _sandbox_login(sandbox, because)
         # The rule's own choice: a current context wins over a lone $REINFER_ENDPOINT.
-        current = load_contexts(contexts_file).current_context if mode == "context" else None
+        current = load_contexts(contexts_file).current_context if rule == "context" else None
         login = resolve_login(
             context=current, contexts_file=contexts_file, token=token, token_env=token_env,
             prompt=prompt, environ=env, sandbox=sandbox,
         )
-        return dataclasses.replace(login, why=why)
+        return dataclasses.replace(login, why=because)
     if not chosen:
         why = _why_sandbox(env, token, token_env, contexts_file)
         if why is not None:

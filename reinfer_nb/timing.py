@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .request import Request
+
 __all__ = [
     "FRAME_COLUMNS",
     "ServerTimingMetric",
@@ -171,7 +173,10 @@ class TimingRecord:
     ``client_ms`` the round trip we measured including reading the body, ``network_ms``
     what is left (``client_ms - server_ms``, never negative), ``ttfb_ms`` the time until
     the headers arrived. ``outcome`` is ``"ok"``, ``"api"`` (the platform answered with an
-    error) or ``"network"`` (no answer from the platform). No field ever holds a token.
+    error) or ``"network"`` (no answer from the platform). ``request`` describes what was
+    sent (no token; see :class:`~reinfer_nb.request.Request`), so the call can be rebuilt;
+    ``pull`` and ``page`` say which multi-page pull (an id) and page it belongs to. No field
+    ever holds a token.
     """
 
     started_at: datetime
@@ -187,6 +192,9 @@ class TimingRecord:
     bytes_received: int = 0
     attempt: int = 1
     outcome: str = "ok"
+    request: Request | None = None
+    pull: int | None = None
+    page: int | None = None
 
     @classmethod
     def from_measurement(
@@ -203,6 +211,9 @@ class TimingRecord:
         bytes_received: int = 0,
         attempt: int = 1,
         outcome: str = "ok",
+        request: Request | None = None,
+        pull: int | None = None,
+        page: int | None = None,
     ) -> TimingRecord:
         """Build a record from what the client measured and the raw ``Server-Timing``."""
         metrics = tuple(parse_server_timing(server_timing_header))
@@ -227,15 +238,20 @@ class TimingRecord:
             bytes_received=bytes_received,
             attempt=attempt,
             outcome=outcome,
+            request=request,
+            pull=pull,
+            page=page,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict, in order; ``metrics`` as a list of dicts."""
+        """The fields as a plain dict, in order; ``metrics`` as a list of dicts and
+        ``request`` as a dict (no token)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["metrics"] = [
             {"name": m.name, "duration": m.duration, "description": m.description}
             for m in self.metrics
         ]
+        data["request"] = self.request.as_dict() if self.request is not None else None
         return data
 
 

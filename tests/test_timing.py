@@ -329,6 +329,7 @@ def test_record_fields_in_order() -> None:
     assert names == [
         "started_at", "endpoint", "method", "path", "http_status", "server_ms", "client_ms",
         "network_ms", "ttfb_ms", "metrics", "bytes_received", "attempt", "outcome",
+        "request", "pull", "page",
     ]
 
 
