@@ -237,8 +237,8 @@ def tutorial_choice(
     else:
         missing = f"neither {ENDPOINT_ENV_VAR} nor {token_env} is set"
     return "sandbox", (
-        f"{missing} and no context is current (set both, or make a context current, to use "
-        "your tenant)"
+        f"{missing} and no context is current; set both, or make a context current, to use "
+        "your tenant"
     )
 
 

@@ -365,6 +365,10 @@ class TimingLog:
     ``append`` is cheap (it runs on every call): no pandas, no sorting. Observers are told
     of each new record, and of ``clear()`` with None. ``maxlen`` bounds the log (the
     oldest records are dropped).
+
+    Calls are numbered from 1 in the order they were logged (the widget's ``#`` column;
+    ``%reinfer_timing --curl N``); numbers stay with their call when older ones are
+    dropped, and start again at 1 after ``clear()``.
     """
 
     def __init__(self, records: Iterable[TimingRecord] = (), *, maxlen: int | None = None):
@@ -376,6 +380,8 @@ class TimingLog:
         self._server, self._network, self._client = _Sorted(), _Sorted(), _Sorted()
         self._server_sum = self._client_sum = 0.0
         self._stale = False  # records were dropped: rebuild the statistics on next read
+        self._first = 1  # the number of the oldest record kept
+        self._endpoints: set[str] = set()
         self.extend(records)
 
     @property
@@ -387,7 +393,9 @@ class TimingLog:
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self._stale = True
+                self._first += 1
             self._records.append(record)
+            self._endpoints.add(record.endpoint)
             if not self._stale:
                 self._client._pending.append(record.client_ms)
                 if record.server_ms is not None:
@@ -413,6 +421,8 @@ class TimingLog:
                 values.reset(())
             self._server_sum = self._client_sum = 0.0
             self._stale = False
+            self._first = 1
+            self._endpoints.clear()
             observers = self._observers
         for observer in observers:
             self._notify(observer, None)
@@ -470,6 +480,56 @@ class TimingLog:
             newest_first = [self._records[-i] for i in range(1, n + 1)]
         newest_first.reverse()
         return newest_first
+
+    def last_numbered(self, n: int) -> tuple[int, list[TimingRecord]]:
+        """The ``n`` most recent records (as :meth:`last`) and the number of the first."""
+        with self._lock:
+            count = min(max(n, 0), len(self._records))
+            first = self._first + len(self._records) - count
+            newest_first = [self._records[-i] for i in range(1, count + 1)]
+        newest_first.reverse()
+        return first, newest_first
+
+    @property
+    def numbers(self) -> range:
+        """The numbers of the calls the log holds (``range(1, len + 1)`` until it drops)."""
+        with self._lock:
+            return range(self._first, self._first + len(self._records))
+
+    def call(self, number: int) -> TimingRecord:
+        """The call with this number (1 is the first logged; -1 the latest).
+
+        Raises :class:`~reinfer_nb.errors.ConfigError` saying which numbers exist.
+        """
+        from .errors import ConfigError
+
+        with self._lock:
+            count, first = len(self._records), self._first
+            index = number - first if number > 0 else count + number
+            if number != 0 and 0 <= index < count:
+                return self._records[index]
+        held = f"calls {first} to {first + count - 1}" if count else "no calls"
+        raise ConfigError(
+            f"No call {number} in the timing log (it holds {held}): see the # column of "
+            "%reinfer_timing, or use -1 for the latest call."
+        )
+
+    def curl(self, number: int, token_env: str = "REINFER_TOKEN") -> str:
+        """The curl command that repeats call ``number`` (``$<token_env>`` for the token)."""
+        from .errors import ConfigError
+
+        record = self.call(number)
+        if record.request is None:
+            raise ConfigError(
+                f"Call {number} was logged without its request, so it cannot be rebuilt."
+            )
+        return record.request.curl(token_env)
+
+    @property
+    def endpoints(self) -> frozenset[str]:
+        """The endpoints of the calls logged since the last ``clear()``."""
+        with self._lock:
+            return frozenset(self._endpoints)
 
     def summary(self) -> TimingSummary:
         """Count, medians, 95th percentiles and server share over the whole log."""
