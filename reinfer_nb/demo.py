@@ -408,11 +408,15 @@ def _timing_text(html: str, width: int = 100) -> Iterator[str]:
     count = len(rows[0])
     rows = [row + [""] * (count - len(row)) for row in rows]
     rows = [[cell.removeprefix("▸ ") for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(count)]
-    path = rows[0].index("path") if "path" in rows[0] else None
-    spare = width - (sum(widths) + 2 * (count - 1))
-    if path is not None and spare < 0:
-        widths[path] = max(widths[path] + spare, 8)
+    widths, spare = _fit_widths(rows, width)
+    # Too wide even with the path cut short: leave out the time, then the call number.
+    for dropped in ("time", "#"):
+        if spare >= 0:
+            break
+        if dropped in rows[0]:
+            gone = rows[0].index(dropped)
+            rows = [row[:gone] + row[gone + 1:] for row in rows]
+            widths, spare = _fit_widths(rows, width)
     numeric = {i for i, name in enumerate(rows[0]) if name.endswith("ms") or name == "#"}
     for row in rows:
         cells = []
@@ -420,6 +424,18 @@ def _timing_text(html: str, width: int = 100) -> Iterator[str]:
             cell = _clip(cell, size)
             cells.append(cell.rjust(size) if i in numeric else cell.ljust(size))
         yield _clip("  ".join(cells).rstrip(), width)
+
+
+def _fit_widths(rows: list[list[str]], width: int) -> tuple[list[int], int]:
+    """Column widths (the path column cut down to fit, to 8 at least) and what is spare."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    spare = width - (sum(widths) + 2 * (len(widths) - 1))
+    if "path" in rows[0] and spare < 0:
+        path = rows[0].index("path")
+        cut = min(-spare, widths[path] - 8)
+        widths[path] -= max(cut, 0)
+        spare += max(cut, 0)
+    return widths, spare
 
 
 def find_notebook(name: str | os.PathLike[str] | None, folder: Path | None = None) -> Path:
@@ -479,8 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     width = args.width or terminal_width()
     where = "the tenant named by REINFER_*" if args.keep_env else "the embedded sandbox"
-    print(f"Running {notebook.name} against {where} in a Jupyter kernel (no browser)…",
-          flush=True)
+    for line in textwrap.wrap(
+        f"Running {notebook.name} against {where} in a Jupyter kernel (no browser)…", width
+    ):
+        print(line, flush=True)
     setup = [f"__import__('reinfer_nb.demo').demo.fit_frames({width})"]
     with tempfile.TemporaryDirectory(prefix="reinfer-demo-") as tmp:
         env = dict(os.environ) if args.keep_env else sandbox_env(

@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.executable, "-m", "jupyter", "lab",
         "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0", "--no-browser",
         f"--ServerApp.root_dir={folder}", f"--ServerApp.default_url={path}",
+        f"--LabApp.default_url={path}",
         "--ServerApp.log_level=WARN", "--LabApp.log_level=WARN", *jupyter_args,
     ]
     print(f"Starting JupyterLab on {folder.name}/ at http://127.0.0.1:{port} …", flush=True)

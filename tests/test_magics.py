@@ -198,6 +198,26 @@ def test_error_frame_then_one_line_failure(ip: Any, sb: Any) -> None:
     assert "ApiError: HTTP 404" in out.stdout + out.stderr
 
 
+def test_error_frame_above_one_short_red_line(ip: Any, sb: Any) -> None:
+    """A retried 500: the frame shows message, hint and attempts whole (HTML and text);
+    the red line is one sentence naming the status, the call and the attempts."""
+    login(ip, sb)
+    magics(ip).retries = 1
+    sb.inject("error", path=r"^/api/v1/datasets$", status=500, times=2)
+    result, out = run(ip, "%reinfer_get -o err /api/v1/datasets")
+    err = result.error_in_exec
+    assert isinstance(err, ApiError) and err.attempts == 2
+    assert err.message.startswith("HTTP 500 from GET /api/v1/datasets after 2 attempts: 500 ")
+    (shown,) = [o.data for o in out.outputs if "text/html" in o.data]
+    hint = "The platform failed to answer: run the call again later."
+    for mime in ("text/html", "text/plain"):
+        assert err.detail in shown[mime] and hint in shown[mime], mime
+    assert "\n\n" not in shown["text/plain"]  # not wrapped into blocks of columns
+    frame = ip.user_ns["err"]
+    assert (frame.iloc[0]["hint"], frame.iloc[0]["attempts"]) == (hint, 2)
+    assert f"ApiError: {err.message}" in out.stdout + out.stderr
+
+
 def test_fail_on_error_false_returns_the_error_frame(ip: Any, sb: Any) -> None:
     login(ip, sb)
     ip.run_line_magic("config", "ReinferMagics.fail_on_error = False")
