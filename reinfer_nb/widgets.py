@@ -110,7 +110,10 @@ def _summary_html(s: TimingSummary) -> str:
     )
     if s.server_share is not None:
         parts.append(f"{s.server_share:.0%} of the time on the server")
-    return f'<div class="reinfer-timing-summary">{" · ".join(parts)}</div>'
+    return (
+        f'<div class="reinfer-timing-summary" style="line-height:1.4">{" · ".join(parts)}'
+        "</div>"
+    )
 
 
 def _note_html(table: TimingTable) -> str:
@@ -118,7 +121,8 @@ def _note_html(table: TimingTable) -> str:
     if not note:
         return ""
     return (
-        '<div class="reinfer-timing-note" style="color:#666;font-size:90%;margin:2px 0">'
+        '<div class="reinfer-timing-note" style="color:#666;font-size:90%;line-height:1.4;'
+        'margin:2px 0">'
         f"{html.escape(note)}</div>"
     )
 
@@ -126,16 +130,16 @@ def _note_html(table: TimingTable) -> str:
 # The table is a CSS grid, so that a pull's pages (inside <details>) line up with the other
 # rows; fixed columns in em, the path takes what is left and ends in an ellipsis.
 _COLUMNS = [
-    # name, header, width, align
-    ("number", "#", "3em", "right"),
-    ("time", "time", "5.2em", "left"),
+    # name, header, width, align. The widths hold the values; headers may wrap to 2 lines.
+    ("number", "#", "3.4em", "right"),
+    ("time", "time", "5.4em", "left"),
     ("host", "host", "minmax(5em,9em)", "left"),
-    ("method", "method", "4.6em", "left"),
+    ("method", "method", "5em", "left"),
     ("path", "path", "minmax(6em,1fr)", "left"),
-    ("status", "status", "5.6em", "left"),
-    ("server", "server ms", "5.8em", "right"),
-    ("network", "network ms", "6.6em", "right"),
-    ("client", "client ms", "5.8em", "right"),
+    ("status", "status", "3.9em", "left"),
+    ("server", "server ms", "5em", "right"),
+    ("network", "network ms", "5.6em", "right"),
+    ("client", "client ms", "5em", "right"),
 ]
 _STYLE = """<style>
 .reinfer-timing-table summary{list-style:none;cursor:pointer}
@@ -144,7 +148,8 @@ _STYLE = """<style>
 transform:rotate(90deg)}
 .reinfer-timing-table .reinfer-timing-row:hover{background:rgba(127,127,127,.12)}
 </style>"""
-_CELL = "overflow:hidden;text-overflow:ellipsis;white-space:nowrap;padding:1px 4px"
+_CELL = "overflow:hidden;text-overflow:ellipsis;white-space:nowrap;padding:1px 3px"
+_HEAD = "overflow:hidden;white-space:normal;padding:1px 3px;font-weight:bold;align-self:end"
 
 
 def _columns(show_host: bool) -> list[tuple[str, str, str, str]]:
@@ -163,14 +168,14 @@ def _table_html(table: TimingTable) -> str:
     columns = _columns(table.show_host)
     utc = ' title="UTC"'
     head = "".join(
-        f'<span role="columnheader" style="{_CELL};text-align:{align};font-weight:bold"'
+        f'<span role="columnheader" style="{_HEAD};text-align:{align}"'
         f'{utc if name == "time" else ""}>{header}</span>'
         for name, header, _, align in columns
     )
     body = "".join(_row_html(row, columns, grid) for row in table.rows)
     return (
-        f'{_STYLE}<div class="reinfer-timing-table" role="table" '
-        f'style="font-size:90%;font-variant-numeric:tabular-nums;max-width:64em">'
+        f'{_STYLE}<div class="reinfer-timing-table" role="table" style="font-size:90%;'
+        f'line-height:1.4;font-variant-numeric:tabular-nums;max-width:64em">'
         f'<div class="reinfer-timing-head" role="row" style="{grid};'
         f'border-bottom:1px solid #ccc">{head}</div>{body}</div>'
     )
@@ -212,7 +217,7 @@ def _row_html(row: TimingRow, columns: list[tuple[str, str, str, str]], grid: st
             f'<div class="reinfer-timing-row" role="row" style="{grid}">'
             f"{_cells(values, columns, colour)}</div>"
         )
-    values["number"] = (f"{row.number}–{row.number + row.calls - 1}", "")
+    values["number"] = (str(row.number), f"calls {row.number}–{row.number + row.calls - 1}")
     values["path"] = (
         '<span class="reinfer-timing-twisty">▸</span> '
         f'<span class="reinfer-timing-pages">{row.pages} pages</span> · '
