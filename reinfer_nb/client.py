@@ -15,21 +15,23 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import itertools
+import json as jsonlib
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from importlib.metadata import version
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from ._version import __version__
 from .answers import Failure, check_status, decode_answer, map_requests_error
-from .credentials import Token
+from .credentials import MaskedURL, Token, token_or_error
 from .endpoints import Endpoint, normalise_endpoint
 from .errors import (
     ApiError,
@@ -39,9 +41,10 @@ from .errors import (
     PaginationError,
 )
 from .request import KEEP_BODY_BYTES, Request
-from .results import Pages, Result
+from .results import Pages, Result, check_limits
 from .retry import RetryPolicy
 from .timing import TimingLog, TimingRecord
+from .transport import Deadline, DeadlineAdapter
 
 __all__ = ["Client", "Pages", "Result", "RetryPolicy"]
 
@@ -50,6 +53,25 @@ log = logging.getLogger("reinfer_nb")
 _REQUESTS_VERSION = version("requests")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
+DEFAULT_MAX_ANSWER_MB = 512.0
+#: Consecutive empty pages (each with a new continuation) after which paging stops.
+MAX_EMPTY_PAGES = 50
+_CHUNK = 1 << 16
+
+
+class _PolicySetting:
+    """A :class:`Client` attribute that reads, and replaces, one field of its policy."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: Client | None, owner: type | None = None) -> Any:
+        return self if client is None else getattr(client.policy, self.name)
+
+    def __set__(self, client: Client, value: Any) -> None:
+        client.policy = client.policy.replace(**{self.name: value})
+
+
 # Which multi-page pull (an id) and page the current request belongs to: set by paginate
 # around each page's request, read by _send_once into the timing record. A context
 # variable, so pulls in other threads do not see each other's.
@@ -66,7 +88,11 @@ class Client:
     ``timeout``, ``retries``, ``backoff``, ``retry_after_cap`` and ``retry_budget`` override
     its fields. ``verify`` is as in requests (False accepts invalid certificates); ``proxy``
     is an HTTPS proxy URL (default: the environment's). Plain-HTTP endpoints (loopback
-    only) never go through a proxy.
+    only) never go through a proxy. ``max_answer_mb`` refuses larger answers (a
+    ``too_large`` :class:`NetworkError`) without reading them whole.
+
+    ``timeout`` bounds each whole attempt (connect, send, headers and body together, however
+    slowly a server trickles them); retries stop at the policy's ``budget``.
     """
 
     def __init__(
@@ -84,13 +110,20 @@ class Client:
         verify: bool | str = True,
         proxy: str | None = None,
         user_agent: str | None = None,
+        max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
     ) -> None:
-        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else normalise_endpoint(endpoint)
-        if token is None:
+        secret = token_or_error(token) if token is not None else None
+        del token  # no frame of the client keeps the raw secret in a local
+        if isinstance(secret, ConfigError):
+            raise secret
+        if secret is None:
             raise ConfigError(
                 "No API token: set REINFER_TOKEN or pass token=..., then create the client again."
             )
-        self._token = Token(token)
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else normalise_endpoint(endpoint)
+        self._token: Token | None = secret
+        self._ended: str | None = None  # why the client can no longer send: closed, logged out
+        self.max_answer_mb = max_answer_mb
         overrides = {
             name: value
             for name, value in (
@@ -101,9 +134,8 @@ class Client:
         }
         self.policy = (policy or RetryPolicy()).replace(**overrides)
         self.timing_log = timing_log if timing_log is not None else TimingLog()
-        self._closed = False
         self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = (
@@ -129,49 +161,44 @@ class Client:
         settings = self._session.merge_environment_settings(
             self.endpoint.root, {"https": proxy} if proxy else {}, True, verify, None
         )
-        return {key: settings[key] for key in ("proxies", "verify", "cert")}
+        # A proxy URL may hold a password: shown masked by vars(), debuggers, tracebacks.
+        proxies = {key: MaskedURL(url) for key, url in settings["proxies"].items() if url}
+        return {"proxies": proxies, "verify": settings["verify"], "cert": settings["cert"]}
 
     # -- settings --------------------------------------------------------------------
 
     @property
     def token(self) -> Token:
-        """The token (masked in every repr and str)."""
+        """The token (masked in every repr and str); a closed client has none."""
+        if self._token is None:
+            raise self._ended_error()
         return self._token
 
-    @property
-    def timeout(self) -> float:
-        return self.policy.timeout
-
-    @timeout.setter
-    def timeout(self, value: float) -> None:
-        self.policy = self.policy.replace(timeout=value)
+    # Settings of the retry policy, readable and settable one by one (a new policy each time).
+    timeout = _PolicySetting()
+    retries = _PolicySetting()
+    backoff = _PolicySetting()
+    retry_after_cap = _PolicySetting()
 
     @property
-    def retries(self) -> int:
-        return self.policy.retries
+    def max_answer_mb(self) -> float:
+        """The largest answer accepted, in megabytes (10**6 bytes)."""
+        return self._max_answer_bytes / 1e6
 
-    @retries.setter
-    def retries(self, value: int) -> None:
-        self.policy = self.policy.replace(retries=value)
-
-    @property
-    def backoff(self) -> float:
-        return self.policy.backoff
-
-    @backoff.setter
-    def backoff(self, value: float) -> None:
-        self.policy = self.policy.replace(backoff=value)
-
-    @property
-    def retry_after_cap(self) -> float:
-        return self.policy.retry_after_cap
-
-    @retry_after_cap.setter
-    def retry_after_cap(self, value: float) -> None:
-        self.policy = self.policy.replace(retry_after_cap=value)
+    @max_answer_mb.setter
+    def max_answer_mb(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0
+        ):
+            raise ConfigError(f"max_answer_mb must be a number of megabytes > 0, not {value!r}.")
+        self._max_answer_bytes = int(value * 1e6)
 
     def __repr__(self) -> str:
-        return f"Client(endpoint={self.endpoint.root!r}, token={self._token!r})"
+        # Also shown half-built, by a traceback of __init__ that lists local variables.
+        endpoint = getattr(self, "endpoint", None)
+        token = getattr(self, "_token", None)
+        shown = repr(token) if token is not None else f"None ({getattr(self, '_ended', None)})"
+        return f"Client(endpoint={endpoint.root if endpoint else None!r}, token={shown})"
 
     def __enter__(self) -> Client:
         return self
@@ -180,9 +207,31 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled connections; later calls raise :class:`ConfigError`."""
-        self._closed = True
+        """Close the pooled connections and forget the token; later calls raise
+        :class:`ConfigError`."""
+        self._end("closed")
+
+    def logout(self) -> None:
+        """Forget the token and close the connections (``%reinfer_logout``): later calls
+        on this client, and on any variable holding it, raise :class:`ConfigError`."""
+        self._end("logged out")
+
+    def _end(self, why: str) -> None:
+        if self._ended is None or why == "logged out":
+            self._ended = why
+        self._token = None
         self._session.close()
+
+    def _ended_error(self) -> ConfigError:
+        if self._ended == "logged out":
+            return ConfigError(
+                "This client is logged out (%reinfer_logout forgot its token): log in again "
+                "with %reinfer_login, or create a new Client."
+            )
+        return ConfigError(
+            "This client is closed (a newer %reinfer_login replaces it): use "
+            "reinfer_nb.magics.get_client() again, or create a new Client."
+        )
 
     # -- verbs -----------------------------------------------------------------------
 
@@ -225,14 +274,17 @@ class Client:
         headers), without the token: ``.describe()`` shows it, ``.curl()`` shares it.
         Raises :class:`ConfigError` for a bad path or body, as :meth:`request` would.
         """
+        if self._token is None:
+            raise self._ended_error()
         prepared = self._prepare(method.upper(), path, params, json, headers)
         return self._describe(prepared)
 
     def _describe(
         self, prepared: requests.PreparedRequest, keep_body: int | None = None
     ) -> Request:
+        token = self.token
         return Request.from_prepared(
-            prepared, token_hint=self._token.hint, secret=self._token.reveal(),
+            prepared, token_hint=token.hint, secret=token.reveal(),
             keep_body=keep_body, transport=self._curl_transport,
         )
 
@@ -251,22 +303,29 @@ class Client:
         Raises :class:`ApiError` when the platform answers with an error,
         :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
         for a bad path or body (before anything is sent).
+
+        Each attempt ends within ``timeout``. No retry starts once the budget is spent (the
+        budget or one timeout, whichever is longer, plus any ``Retry-After`` waits) or with
+        less than a second of it left, and a retry ends when the budget does; so does the
+        call. Ctrl-C raises a fresh ``KeyboardInterrupt``: no frame of the HTTP library
+        (where the ``Authorization`` header lives) is in its traceback.
         """
-        if self._closed:
-            raise ConfigError(
-                "This client is closed (a newer %reinfer_login replaces it): use "
-                "reinfer_nb.magics.get_client() again, or create a new Client."
-            )
+        if self._token is None:
+            raise self._ended_error()
         method = method.upper()
         prepared = self._prepare(method, path, params, json, headers)
         policy = self.policy
         if idempotent is None:
             idempotent = policy.is_idempotent(method)
         started = time.monotonic()
+        budget = max(policy.budget, policy.timeout)
         waited_for_server = 0.0  # Retry-After waits do not count against the budget
         attempt = 1
+        seconds = policy.timeout
         while True:
-            outcome = self._send_once(prepared, attempt)
+            outcome = self._send_once(prepared, attempt, seconds)
+            if outcome is None:
+                raise KeyboardInterrupt  # raised here, outside any except: nothing chained
             if isinstance(outcome, Result):
                 return outcome
             failure, record = outcome
@@ -278,10 +337,10 @@ class Client:
             )
             if from_header:
                 waited_for_server += wait
-            elif not give_up and (
-                time.monotonic() - started + wait > policy.budget + waited_for_server
-            ):
+            left = budget + waited_for_server - (time.monotonic() - started) - wait
+            if not give_up and left < min(policy.timeout, 1.0):
                 give_up = True
+            seconds = min(policy.timeout, left)
             if give_up:
                 raise failure.to_error(
                     method,
@@ -320,14 +379,17 @@ class Client:
         query parameter; POST queries pass it as ``continuation`` in the body. Listing
         queries are reads, so POST pages are retried like GETs (``idempotent=True``).
         A failure raises :class:`PaginationError` (page and rows so far; the cause
-        chained) after the pages already yielded. A bad path or body raises
-        :class:`ConfigError` before anything is sent.
+        chained) after the pages already yielded; so do :data:`MAX_EMPTY_PAGES` empty pages
+        in a row that each pass a new continuation (a pager that never ends). A bad path,
+        body, ``max_pages`` or ``max_items`` raises :class:`ConfigError` before anything is
+        sent.
         """
+        check_limits(max_pages=max_pages, max_items=max_items)
         method = method.upper()
         query = dict(params or {})
         body = dict(json) if json is not None else ({} if method == "POST" else None)
         seen: set[str] = set()
-        pages = items = 0
+        pages = items = empty = 0
         pull = next(_PULL_IDS)  # the timing log groups this pull's pages by it
         while True:
             marker = _PAGE.set((pull, pages + 1))
@@ -339,10 +401,20 @@ class Client:
                 _PAGE.reset(marker)
             pages += 1
             items += len(result.records)
+            empty = 0 if result.records else empty + 1
             yield result
             token = result.continuation
             if token is None:
                 return
+            if empty >= MAX_EMPTY_PAGES:
+                endless = NetworkError(
+                    f"{empty} pages in a row on {result.path} were empty, each with a new "
+                    "continuation: the listing does not seem to end, so paging stopped.",
+                    reason="bad_protocol",
+                    method=method,
+                    path=result.path,
+                )
+                raise PaginationError(endless, page=pages + 1, rows=items)
             if (max_pages is not None and pages >= max_pages) or (
                 max_items is not None and items >= max_items
             ):
@@ -379,11 +451,13 @@ class Client:
         whether the server had more). A failure midway does not raise: ``Pages.error``
         holds it and the pages before it are kept. Ctrl-C raises
         :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
-        fetched. ``progress`` shows a progress bar (tqdm) while it runs.
+        fetched. ``progress`` shows a progress bar (tqdm) while it runs. A ``limit`` or
+        ``max_pages`` below 1 raises :class:`ConfigError` before anything is sent.
         """
         from .frames import paused_gc
         from .progress import RowProgress
 
+        check_limits(limit=limit, max_pages=max_pages)
         method = method.upper()
         pages = Pages(method, path, limit=limit)
         bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
@@ -420,27 +494,47 @@ class Client:
         headers: Mapping[str, str] | None,
     ) -> requests.PreparedRequest:
         url = self.endpoint.join(path)
-        all_headers = {"Authorization": _Bearer(self._token), **(headers or {})}
+        extra = dict(headers or {})
+        data: bytes | None = None
+        if body is not None:
+            encoded = _encode_json(body)
+            if isinstance(encoded, str):
+                raise ConfigError(f"The JSON body of {method} {path} cannot be sent: {encoded}")
+            data = encoded
+            if not any(name.lower() == "content-type" for name in extra):
+                extra["Content-Type"] = "application/json"
+        assert self._token is not None
+        problem: str | None = None
         try:
-            request = requests.Request(
-                method, url, params=params or None, json=body, headers=all_headers
+            prepared = self._session.prepare_request(
+                requests.Request(
+                    method, url, params=params or None, data=data,
+                    headers={"Authorization": _Bearer(self._token), **extra},
+                )
             )
-            prepared = self._session.prepare_request(request)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, requests.RequestException) as exc:
+            problem = self._hide_token(str(exc))
+        if problem is not None:  # raised outside the except: nothing of requests chained
             raise ConfigError(
-                f"Cannot encode the request for {method} {path}: {exc}. "
+                f"Cannot encode the request for {method} {path}: {problem}. "
                 "Send JSON-compatible values (text, numbers, lists, objects)."
-            ) from None
+            )
         if prepared.url is None or not _same_origin(prepared.url, self.endpoint.origin):
             raise ConfigError(f"Refusing to send the token outside {self.endpoint.origin}.")
         return prepared
 
     def _send_once(
-        self, prepared: requests.PreparedRequest, attempt: int
-    ) -> Result | tuple[Failure, TimingRecord]:
-        """One attempt: its Result, or its failure; either way it is in the timing log."""
+        self, prepared: requests.PreparedRequest, attempt: int, seconds: float
+    ) -> Result | tuple[Failure, TimingRecord] | None:
+        """One attempt, bounded by ``seconds`` in all: its Result, or its failure; either
+        way it is in the timing log. None: Ctrl-C stopped it (the caller raises a fresh
+        ``KeyboardInterrupt``, so no frame below this one reaches a traceback).
+
+        Everything kept from the answer (its body, URL, ``Server-Timing``) has any echo of
+        the token replaced by the token's hint.
+        """
         method = prepared.method or "GET"
-        path = _path_below(prepared.url or "", self.endpoint.root)
+        path = self._hide_token(_path_below(prepared.url or "", self.endpoint.root))
         sent = self._describe(prepared, KEEP_BODY_BYTES)  # to rebuild it later, no token
         page = _PAGE.get()
         started_at = datetime.now(timezone.utc)
@@ -448,20 +542,23 @@ class Client:
         response: requests.Response | None = None
         ttfb_ms: float | None = None
         body = b""
+        received = 0
         data: Any = None
         failure: Failure | None = None
+        interrupted = False
+        deadline = Deadline(seconds)
         try:
-            with warnings.catch_warnings():
+            with deadline, warnings.catch_warnings():
                 if self._send_settings["verify"] is False:  # the user chose to accept these
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                 for _ in range(_MAX_REDIRECTS + 1):
                     response = self._session.send(
-                        prepared, timeout=self.policy.timeout, allow_redirects=False,
+                        prepared, timeout=seconds, allow_redirects=False,
                         stream=True, **self._send_settings,
                     )
                     ttfb_ms = (time.perf_counter() - t0) * 1000.0
-                    body = response.content
-                    if (
+                    body, received, failure = self._read_body(response, method, path)
+                    if failure is not None or (
                         response.status_code not in _REDIRECTS
                         or "Location" not in response.headers
                     ):
@@ -477,23 +574,38 @@ class Client:
                         reason="redirect",
                         http_status=response.status_code if response is not None else None,
                     )
-            if failure is None:
-                assert response is not None
-                decoded = decode_answer(body, response, path, method)
-                if isinstance(decoded, Failure):
-                    failure = decoded
-                else:
-                    data = decoded
-                    failure = check_status(
-                        data, response.status_code, method, path,
-                        response.headers.get("Retry-After"), redact=self._hide_token,
-                    )
         except requests.RequestException as exc:
             failure = map_requests_error(exc, method, path, self.endpoint)
-            if response is not None:
-                response.close()
+        except KeyboardInterrupt:
+            interrupted = True
+        except Exception as exc:  # noqa: BLE001  anything else from the HTTP library
+            failure = Failure(
+                "network",
+                f"{method} {path} failed inside the HTTP library ({type(exc).__name__}):",
+                "retry; if it keeps happening, check the endpoint and any proxy.",
+                reason="connection",
+            )
+        if response is not None and (failure is not None or interrupted or deadline.fired):
+            response.close()  # a half-read answer: its connection is not reused
+        if interrupted:
+            return None
+        if deadline.fired:  # whatever the library made of the cut socket
+            failure = self._deadline_failure(method, path, seconds)
+        if failure is None:
+            assert response is not None
+            body = self._hide_token_bytes(body)
+            decoded = decode_answer(body, response, path, method)
+            if isinstance(decoded, Failure):
+                failure = decoded
+            else:
+                data = decoded
+                failure = check_status(
+                    data, response.status_code, method, path,
+                    response.headers.get("Retry-After"), redact=self._hide_token,
+                )
         client_ms = (time.perf_counter() - t0) * 1000.0
         status = response.status_code if response is not None else None
+        server_timing = response.headers.get("Server-Timing") if response is not None else None
         record = TimingRecord.from_measurement(
             started_at=started_at,
             endpoint=self.endpoint.root,
@@ -501,11 +613,11 @@ class Client:
             path=path,
             http_status=status,
             server_timing_header=(
-                response.headers.get("Server-Timing") if response is not None else None
+                self._hide_token(server_timing) if server_timing is not None else None
             ),
             client_ms=client_ms,
             ttfb_ms=ttfb_ms,
-            bytes_received=len(body),
+            bytes_received=received,
             attempt=attempt,
             outcome="ok" if failure is None else failure.kind,
             request=sent,
@@ -514,10 +626,50 @@ class Client:
         )
         self.timing_log.append(record)
         if failure is None:
-            return Result(data, status or 0, method, prepared.url or "", record, attempt)
+            url = self._hide_token(prepared.url or "")
+            return Result(data, status or 0, method, url, record, attempt)
         if failure.http_status is None and status is not None:
             failure = dataclasses.replace(failure, http_status=status)
         return failure.redacted(self._hide_token), record
+
+    def _read_body(
+        self, response: requests.Response, method: str, path: str
+    ) -> tuple[bytes, int, Failure | None]:
+        """The answer's body (decompressed), bytes read, and a failure if it is larger
+        than ``max_answer_mb``: read in chunks, so a huge answer is never held whole."""
+        limit = self._max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+            return b"", 0, self._too_large(method, path, int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                return b"", size, self._too_large(method, path, None)
+            chunks.append(chunk)
+        return b"".join(chunks), size, None
+
+    def _too_large(self, method: str, path: str, size: int | None) -> Failure:
+        told = f" ({size / 1e6:,.1f} MB)" if size is not None else ""
+        return Failure(
+            "network",
+            f"The answer to {method} {path}{told} is larger than max_answer_mb "
+            f"({self.max_answer_mb:g} MB); it was not read whole:",
+            "ask for less (a smaller page limit, or --limit), or raise max_answer_mb "
+            "(%config ReinferMagics.max_answer_mb).",
+            reason="too_large",
+        )
+
+    def _deadline_failure(self, method: str, path: str, seconds: float) -> Failure:
+        host = self.endpoint.host + (f":{self.endpoint.port}" if self.endpoint.port else "")
+        return Failure(
+            "network",
+            f"No whole answer from {host} within the timeout ({seconds:.3g} s for the attempt) "
+            f"for {method} {path}: the server is slow or sends the answer in a trickle;",
+            "retry later or raise the timeout (%config ReinferMagics.timeout).",
+            reason="read_timeout",
+        )
 
     def _follow_redirect(
         self, prepared: requests.PreparedRequest, response: requests.Response, path: str
@@ -529,6 +681,17 @@ class Client:
                 "network",
                 f"{prepared.method} {path} was redirected to {urlsplit(target).netloc}, another "
                 "host; not followed, so the token stays here.",
+                "Check the endpoint URL.",
+                reason="redirect",
+                http_status=response.status_code,
+            )
+        if self._token is not None and self._token.reveal() in unquote(target):
+            # A URL ends up in logs (urllib3's at DEBUG, servers', proxies'): the token
+            # must not travel in one, even to its own origin.
+            return prepared, Failure(
+                "network",
+                f"{prepared.method} {path} was redirected to a URL that contains the token; "
+                "not followed, so the token stays out of URLs and logs.",
                 "Check the endpoint URL.",
                 reason="redirect",
                 http_status=response.status_code,
@@ -545,7 +708,15 @@ class Client:
         return new, None
 
     def _hide_token(self, text: str) -> str:
+        """``text`` with every echo of the token replaced by its hint."""
+        if self._token is None:
+            return text
         return text.replace(self._token.reveal(), self._token.hint)
+
+    def _hide_token_bytes(self, body: bytes) -> bytes:
+        if self._token is None or self._token.reveal().encode() not in body:
+            return body
+        return body.replace(self._token.reveal().encode(), self._token.hint.encode())
 
 
 class _Bearer(str):
@@ -565,6 +736,23 @@ class _Bearer(str):
 
     def __reduce__(self) -> Any:
         raise TypeError("The Authorization header cannot be pickled.")
+
+
+def _encode_json(body: Any) -> bytes | str:
+    """``body`` as JSON (UTF-8), or why it cannot be sent, in words (never raises)."""
+    try:
+        return jsonlib.dumps(body, allow_nan=False).encode("utf-8")
+    except ValueError as exc:
+        if "circular" in str(exc).lower():
+            return "it contains itself (a circular reference). Send a copy without the loop."
+        return (
+            "it contains NaN or Infinity, which JSON cannot carry. Replace them (for "
+            "example with None)."
+        )
+    except TypeError as exc:
+        return f"{exc}. Send JSON-compatible values (text, numbers, lists, objects)."
+    except RecursionError:
+        return "it is nested too deeply to encode. Send a flatter body."
 
 
 def _same_origin(url: str, origin: str) -> bool:

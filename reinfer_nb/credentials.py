@@ -7,15 +7,18 @@ prompt, or a named context in the contexts file of the official ``re`` command-l
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hmac
 import json
 import os
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -23,15 +26,84 @@ __all__ = [
     "TOKEN_ENV_VAR",
     "Context",
     "ContextsFile",
+    "MaskedURL",
     "Token",
     "contexts_path",
     "load_contexts",
+    "mask_token",
     "resolve_token",
     "save_context",
+    "token_or_error",
 ]
 
 TOKEN_ENV_VAR = "REINFER_TOKEN"
 CONTEXTS_ENV_VAR = "REINFER_CONTEXTS_FILE"
+
+
+def mask_token(secret: str) -> str:
+    """The one masked form of a secret, wherever the package shows one: ``…`` and, for a
+    secret of 16 characters or more, its last 4 (``…a1b2``), so it can be recognised."""
+    return "…" + secret[-4:] if len(secret) >= 16 else "…"
+
+
+def _checked_secret(secret: object) -> tuple[str, str | None]:
+    """The token text without a ``Bearer`` prefix, and why it cannot be used (or None).
+
+    Never raises and never puts the secret in a message.
+    """
+    if isinstance(secret, Token):
+        return secret.reveal(), None
+    if not isinstance(secret, str):
+        return "", f"A token must be text, not {type(secret).__name__}."
+    value = secret.strip()
+    if value.lower().startswith("bearer "):
+        value = value[7:].strip()
+    if not value:
+        return "", (
+            f"The token is empty: set {TOKEN_ENV_VAR} or paste the API token from your "
+            "account page."
+        )
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "", "The token contains spaces or control characters: paste it again."
+    if not (value.isascii() and value.isprintable()):
+        # An HTTP header carries ASCII; a paste can bring a typographic dash (U+2013) or
+        # an invisible character (U+200B) along.
+        return "", (
+            "The token contains a character that cannot be sent: check the paste (a "
+            "typographic dash or an invisible character may have come with it)."
+        )
+    return value, None
+
+
+def token_or_error(value: str | Token) -> Token | ConfigError:
+    """``value`` as a :class:`Token`, or the :class:`ConfigError` saying why it is not one.
+
+    For callers that hold the raw secret in a variable: they delete it before raising the
+    error, so that a traceback showing local variables (``%xmode Verbose``) cannot find it.
+    """
+    checked, problem = _checked_secret(value)
+    del value
+    if problem is not None:
+        return ConfigError(problem)
+    return Token(checked)
+
+
+class MaskedURL(str):
+    """A URL (a proxy's) used as it is, whose ``repr`` hides the password in it.
+
+    Debuggers, ``vars()`` and verbose tracebacks show values with ``repr``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self)
+        if parts.password is None:
+            return super().__repr__()
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{user}:{mask_token(parts.password)}@{host}"
+        return repr(urlunsplit(parts._replace(netloc=netloc)))
 
 
 class Token:
@@ -44,21 +116,13 @@ class Token:
     _secret: str
 
     def __init__(self, secret: str | Token) -> None:
-        if isinstance(secret, Token):
-            secret = secret.reveal()
-        if not isinstance(secret, str):
-            raise ConfigError(f"A token must be text, not {type(secret).__name__}.")
-        secret = secret.strip()
-        if secret.lower().startswith("bearer "):
-            secret = secret[7:].strip()
-        if not secret:
-            raise ConfigError(
-                f"The token is empty: set {TOKEN_ENV_VAR} or paste the API token from your "
-                "account page."
-            )
-        if any(ch.isspace() or ord(ch) < 32 for ch in secret):
-            raise ConfigError("The token contains spaces or control characters: paste it again.")
-        object.__setattr__(self, "_secret", secret)
+        value, problem = _checked_secret(secret)
+        # Tracebacks that show local variables (%xmode Verbose) must not find the secret.
+        del secret
+        if problem is not None:
+            del value
+            raise ConfigError(problem)
+        object.__setattr__(self, "_secret", value)
 
     def reveal(self) -> str:
         """The secret itself. Never print it."""
@@ -66,11 +130,12 @@ class Token:
 
     @property
     def hint(self) -> str:
-        """A masked hint such as ``…a1b2`` (the last 4 characters of a long token only)."""
-        return "…" + self._secret[-4:] if len(self._secret) >= 16 else "…"
+        """A masked hint such as ``…a1b2`` (see :func:`mask_token`)."""
+        return mask_token(self._secret)
 
     def __repr__(self) -> str:
-        return f"Token('{self.hint}')"
+        # A traceback of a refused __init__ that lists local variables shows it half-built.
+        return f"Token('{self.hint}')" if hasattr(self, "_secret") else "Token(<refused>)"
 
     def __str__(self) -> str:
         return self.hint
@@ -157,29 +222,41 @@ def contexts_path() -> Path:
 def load_contexts(path: str | os.PathLike[str] | None = None) -> ContextsFile:
     """Read the contexts file; a missing file gives an empty set of contexts."""
     file = Path(path).expanduser() if path is not None else contexts_path()
+    loaded = _read_contexts(file)
+    if isinstance(loaded, ConfigError):  # raised here, where no local holds a token
+        raise loaded
+    return loaded
+
+
+def _read_contexts(file: Path) -> ContextsFile | ConfigError:
+    """The parsed contexts file, or the error to raise (never raises itself)."""
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return ContextsFile(path=file)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(
+        return ConfigError(
             f"Cannot read the contexts file {file}: {exc.__class__.__name__}. "
             "Fix or remove it (it is shared with the `re` tool)."
-        ) from None
+        )
     if not isinstance(raw, dict) or not isinstance(raw.get("contexts", []), list):
-        raise ConfigError(f"The contexts file {file} does not have the `re` tool's shape.")
+        return ConfigError(f"The contexts file {file} does not have the `re` tool's shape.")
     contexts = []
     for item in raw.get("contexts", []):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
-        token = item.get("token")
+        value = item.get("token")
+        token = token_or_error(value) if isinstance(value, str) and value.strip() else None
+        if isinstance(token, ConfigError):
+            return ConfigError(f"Context {item['name']!r} in {file}: {token.message}")
+        proxy = item.get("proxy")
         contexts.append(
             Context(
                 name=item["name"],
                 endpoint=str(item.get("endpoint") or ""),
-                token=Token(token) if isinstance(token, str) and token.strip() else None,
+                token=token,
                 accept_invalid_certificates=bool(item.get("accept_invalid_certificates", False)),
-                proxy=item.get("proxy") if isinstance(item.get("proxy"), str) else None,
+                proxy=MaskedURL(proxy) if isinstance(proxy, str) else None,
             )
         )
     current = raw.get("current_context")
@@ -205,16 +282,30 @@ def save_context(
     owner-only permissions. The first context added becomes the current one.
     """
     file = Path(path).expanduser() if path is not None else contexts_path()
+    secret = token_or_error(token) if token is not None else None
+    del token  # no raw secret in this frame's locals from here on
+    if isinstance(secret, ConfigError):
+        raise secret
+    problem = _update_contexts(file, name, endpoint, secret, make_current)
+    if problem is not None:
+        raise ConfigError(problem)
+    return file
+
+
+def _update_contexts(
+    file: Path, name: str, endpoint: str, token: Token | None, make_current: bool | None
+) -> str | None:
+    """Add or update the context in ``file``; what went wrong (never raises for I/O)."""
     try:
         raw: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raw = {"current_context": None, "contexts": []}
     except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"Cannot update the contexts file {file}: {exc}") from None
+        return f"Cannot update the contexts file {file}: {exc}"
     entry = {
         "name": name,
         "endpoint": endpoint,
-        "token": Token(token).reveal() if token is not None else None,
+        "token": token.reveal() if token is not None else None,
         "accept_invalid_certificates": False,
         "proxy": None,
     }
@@ -223,17 +314,34 @@ def save_context(
     if existing:
         entry = {**existing[0], **{k: v for k, v in entry.items() if k != "token"}}
         if token is not None:
-            entry["token"] = Token(token).reveal()
+            entry["token"] = token.reveal()
     raw["contexts"] = [*contexts, entry]
     if make_current or (make_current is None and not raw.get("current_context")):
         raw["current_context"] = name
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(raw, handle, indent=2)
-    os.replace(tmp, file)
-    return file
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(file, raw)
+    except OSError as exc:
+        return f"Cannot write the contexts file {file}: {exc.strerror or exc}."
+    return None
+
+
+def _write_private(file: Path, data: Any) -> None:
+    """Replace ``file`` with ``data`` as JSON, readable by its owner only.
+
+    The text goes to a fresh temporary file in the same directory (``mkstemp`` creates it
+    0600 and exclusively, so a stale or planted temporary file cannot widen the mode or
+    redirect the write), then :func:`os.replace` swaps it in at once.
+    """
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+        os.replace(tmp, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def resolve_token(
@@ -248,12 +356,24 @@ def resolve_token(
     ``prompt`` may be True (a hidden ``getpass`` prompt) or a callable that asks for a
     secret. Raises :class:`ConfigError` when there is no token anywhere.
     """
+    found = _find_token(token, env_var, prompt, os.environ if environ is None else environ)
+    del token, environ  # no secret in this frame's locals when an error is raised
+    if isinstance(found, ConfigError):
+        raise found
+    return found
+
+
+def _find_token(
+    token: str | Token | None,
+    env_var: str,
+    prompt: bool | Callable[[str], str],
+    env: Mapping[str, str],
+) -> Token | ConfigError:
+    """The token, or the error to raise (built here, raised by a frame without secrets)."""
     if token is not None:
-        return Token(token)
-    env = os.environ if environ is None else environ
-    value = env.get(env_var, "").strip()
-    if value:
-        return Token(value)
+        return token_or_error(token)
+    if env.get(env_var, "").strip():
+        return token_or_error(env[env_var])
     if prompt:
         ask = getpass.getpass if prompt is True else prompt
         try:
@@ -261,8 +381,8 @@ def resolve_token(
         except (EOFError, KeyboardInterrupt):
             answer = ""
         if answer and answer.strip():
-            return Token(answer)
-    raise ConfigError(
+            return token_or_error(answer)
+    return ConfigError(
         f"No API token: set the {env_var} environment variable (or use a named context), "
         "then log in again."
     )

@@ -34,9 +34,13 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); no DNS lookup."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    """True for ``localhost`` and literal loopback addresses (127.0.0.0/8, ::1); no DNS.
+
+    Other names ending in ``.localhost`` are not trusted: a resolver may send them
+    anywhere, and plain HTTP to them would carry the token off the machine.
+    """
+    host = host.strip("[]").lower().removesuffix(".")
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

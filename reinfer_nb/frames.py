@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ReinferError
-from .results import Pages, Result, continuation_of, find_records
+from .results import Pages, Result, check_limits, continuation_of, find_records
 
 __all__ = [
     "ERROR_COLUMNS", "ErrorFrame", "error_frame", "error_record", "pages_to_frame", "paused_gc",
@@ -164,7 +164,11 @@ def paused_gc() -> Iterator[None]:
 
 
 def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFrame:
-    """One answer (a :class:`~reinfer_nb.client.Result` or parsed JSON) as a DataFrame."""
+    """One answer (a :class:`~reinfer_nb.client.Result` or parsed JSON) as a DataFrame.
+
+    ``max_items`` keeps the first rows only (a whole number >= 1, else ConfigError).
+    """
+    check_limits(max_items=max_items)
     data = getattr(result, "data", result)
     key, all_records = find_records(data)
     records = all_records if max_items is None else all_records[:max_items]

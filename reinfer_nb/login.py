@@ -78,11 +78,15 @@ class Login:
         return f"Using {where}, because {self.why}."
 
     def client(
-        self, *, timing_log: TimingLog | None = None, policy: RetryPolicy | None = None
+        self,
+        *,
+        timing_log: TimingLog | None = None,
+        policy: RetryPolicy | None = None,
+        max_answer_mb: float | None = None,
     ) -> Client:
         """A :class:`~reinfer_nb.client.Client` for this login (a context's proxy and
         certificate settings included); nothing is sent."""
-        from .client import Client
+        from .client import DEFAULT_MAX_ANSWER_MB, Client
 
         context = self.context
         return Client(
@@ -90,6 +94,7 @@ class Login:
             self.token,
             policy=policy,
             timing_log=timing_log,
+            max_answer_mb=max_answer_mb if max_answer_mb is not None else DEFAULT_MAX_ANSWER_MB,
             verify=not (context is not None and context.accept_invalid_certificates),
             proxy=context.proxy if context is not None else None,
         )
@@ -100,12 +105,13 @@ class Login:
         check: bool = True,
         timing_log: TimingLog | None = None,
         policy: RetryPolicy | None = None,
+        max_answer_mb: float | None = None,
     ) -> tuple[Client, dict[str, Any]]:
         """A client for this login and, if ``check``, the current user (``GET /auth/user``).
 
         A failed check closes the client and raises :class:`LoginError` saying what to do.
         """
-        client = self.client(timing_log=timing_log, policy=policy)
+        client = self.client(timing_log=timing_log, policy=policy, max_answer_mb=max_answer_mb)
         if not check:
             return client, {}
         try:
@@ -139,6 +145,38 @@ def resolve_login(
     the tutorials' rule (:func:`tutorial_choice`) when no option names the endpoint.
     Raises :class:`ConfigError` for conflicting options or when no token can be found.
     """
+    try:
+        return _resolve(
+            endpoint=endpoint, org=org, tenant=tenant, domain=domain, context=context,
+            contexts_file=contexts_file, demo=demo, token=token, token_env=token_env,
+            prompt=prompt, environ=environ, sandbox=sandbox, tutorial=tutorial,
+        )
+    except ConfigError as err:
+        refused = err
+    # Raised from here, without the frames below, once this frame holds neither the raw
+    # token nor the environment (whose repr shows $REINFER_TOKEN): a traceback that lists
+    # local variables (%xmode Verbose) finds neither.
+    del token, environ
+    raise refused.with_traceback(None)
+
+
+def _resolve(
+    *,
+    endpoint: str | None = None,
+    org: str | None = None,
+    tenant: str | None = None,
+    domain: str | None = None,
+    context: str | None = None,
+    contexts_file: str | os.PathLike[str] | None = None,
+    demo: bool = False,
+    token: str | Token | None = None,
+    token_env: str = TOKEN_ENV_VAR,
+    prompt: bool | Callable[[str], str] = False,
+    environ: Mapping[str, str] | None = None,
+    sandbox: Callable[[], Sandbox] | None = None,
+    tutorial: bool = False,
+) -> Login:
+    """What :func:`resolve_login` does (it raises this function's errors)."""
     env = os.environ if environ is None else environ
     chosen = [
         name
@@ -160,7 +198,7 @@ def resolve_login(
             return _sandbox_login(sandbox, because)
         # The rule's own choice: a current context wins over a lone $REINFER_ENDPOINT.
         current = load_contexts(contexts_file).current_context if rule == "context" else None
-        login = resolve_login(
+        login = _resolve(
             context=current, contexts_file=contexts_file, token=token, token_env=token_env,
             prompt=prompt, environ=env, sandbox=sandbox,
         )

@@ -7,6 +7,7 @@ the client, and renders answers and errors as DataFrames. State lives on the
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Float, Integer, Unicode, observe
+from traitlets import Bool, Float, Integer, TraitError, Unicode, observe, validate
 
 from .cells import CallSpec, parse_body_cell, parse_query_cell
-from .client import Client
+from .client import DEFAULT_MAX_ANSWER_MB, Client
 from .credentials import TOKEN_ENV_VAR
 from .errors import ConfigError, FetchInterrupted, ReinferError
 from .login import Login, resolve_login
+from .results import check_limits
 from .retry import RetryPolicy
 from .timing import TimingLog
 
@@ -82,9 +84,10 @@ _body_options = _arguments(
 class ReinferMagics(Magics):
     """Magics for the Re:infer / Communications Mining API (``%load_ext reinfer_nb``)."""
 
-    timeout = Float(_DEFAULTS.timeout, help="Seconds per attempt (connect and read).").tag(
-        config=True
-    )
+    timeout = Float(
+        _DEFAULTS.timeout,
+        help="Seconds per attempt: connect, send, headers and body together.",
+    ).tag(config=True)
     retries = Integer(
         _DEFAULTS.retries, help="Retries of idempotent calls on 5xx, 429 and connection failures."
     ).tag(config=True)
@@ -103,6 +106,9 @@ class ReinferMagics(Magics):
     token_env = Unicode(TOKEN_ENV_VAR, help="Environment variable holding the token.").tag(
         config=True
     )
+    max_answer_mb = Float(
+        DEFAULT_MAX_ANSWER_MB, help="Largest answer accepted, in MB (a larger one is an error)."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # Set before Magics.__init__, which applies %config settings and so fires observers.
@@ -125,10 +131,36 @@ class ReinferMagics(Magics):
     def _policy(self) -> RetryPolicy:
         return _DEFAULTS.replace(timeout=self.timeout, retries=self.retries)
 
+    # Bad values are refused when set (%config prints the one-line reason), not at the
+    # next call.
+    @validate("timeout", "max_answer_mb")
+    def _positive_number(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and value > 0):
+            raise TraitError(
+                f"ReinferMagics.{proposal['trait'].name} must be a number > 0, not {value!r}."
+            )
+        return float(value)
+
+    @validate("retries", "sandbox_comments", "display_limit")
+    def _whole_number(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if value < 0:
+            raise TraitError(
+                f"ReinferMagics.{proposal['trait'].name} must be a whole number >= 0, "
+                f"not {value!r}."
+            )
+        return int(value)
+
     @observe("timeout", "retries")
     def _apply_client_settings(self, change: Any) -> None:
         if self.client is not None:
             self.client.policy = self.client.policy.replace(**{change["name"]: change["new"]})
+
+    @observe("max_answer_mb")
+    def _apply_answer_limit(self, change: Any) -> None:
+        if self.client is not None:
+            self.client.max_answer_mb = change["new"]
 
     # -- login ------------------------------------------------------------------------
 
@@ -194,7 +226,8 @@ class ReinferMagics(Magics):
         if args.tutorial:
             print(login.mode_line())
         client, user = login.connect(
-            check=not args.no_check, timing_log=self.timing_log, policy=self._policy()
+            check=not args.no_check, timing_log=self.timing_log, policy=self._policy(),
+            max_answer_mb=self.max_answer_mb,
         )
         if self.client is not None:
             self.client.close()
@@ -225,9 +258,13 @@ class ReinferMagics(Magics):
 
     @line_magic
     def reinfer_logout(self, line: str = "") -> None:
-        """Forget the token and close the connections (the timing log is kept)."""
+        """Forget the token and close the connections (the timing log is kept).
+
+        A client stored with ``-o`` forgets it too: later calls on it fail with a
+        "logged out" error.
+        """
         if self.client is not None:
-            self.client.close()
+            self.client.logout()
         self.client = None
         self.login = None
         print("Logged out: the token is forgotten.")
@@ -340,6 +377,7 @@ class ReinferMagics(Magics):
 
     def _run(self, method: str, spec: CallSpec, args: Any) -> Any:
         client = self._require_client()
+        check_limits(limit=getattr(args, "limit", None), max_pages=getattr(args, "max_pages", None))
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
         if args.dry_run or args.curl:

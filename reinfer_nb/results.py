@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from .errors import PaginationError
     from .timing import TimingRecord
 
-__all__ = ["Pages", "Result", "continuation_of", "find_records"]
+__all__ = ["Pages", "Result", "check_limits", "continuation_of", "find_records"]
 
 # Keys that hold the records of a listing, most specific first.
 RECORD_KEYS = (
@@ -34,6 +36,24 @@ RECORD_KEYS = (
     "integrations",
     "quotas",
 )
+
+
+def check_limits(**limits: Any) -> None:
+    """Refuse limits (``limit=``, ``max_pages=``...) that would lose rows or make no sense.
+
+    Each must be None (no limit) or a whole number of at least 1: ``-1`` would drop the
+    last row and ``0`` fetch a page for nothing. Raises
+    :class:`~reinfer_nb.errors.ConfigError` (one line), before anything is sent.
+    """
+    for name, value in limits.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            what = "pages" if "page" in name else "rows"
+            raise ConfigError(
+                f"{name} must be a whole number of at least 1, not {value!r}: give the most "
+                f"{what} wanted, or no {name} for all of them. Nothing was sent."
+            )
 
 
 def find_records(data: Any) -> tuple[str | None, list[Any]]:

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Finding", "known_secrets", "main", "mask", "scan_notebook", "scan_text"]
+from .credentials import mask_token
+
+__all__ = ["Finding", "known_secrets", "main", "scan_notebook", "scan_text"]
 
 #: Shortest value treated as a known secret (shorter ones would match ordinary text).
 MIN_SECRET_LENGTH = 8
@@ -97,13 +99,6 @@ class Finding:
         return f"{self.path or '<notebook>'}: {place}: {self.kind}: {self.excerpt}"
 
 
-def mask(secret: str) -> str:
-    """A masked form that identifies a secret without revealing it: ``eyJh…[120 chars]``."""
-    if len(secret) < 20:
-        return f"…[{len(secret)} chars]"
-    return f"{secret[:4]}…[{len(secret)} chars]"
-
-
 # --------------------------------------------------------------------------- detection
 
 
@@ -118,7 +113,7 @@ def _credential_like(value: str) -> bool:
     if len(value) < MIN_SECRET_LENGTH or _PLACEHOLDER.match(value):
         return False
     if any(mark in value for mark in ("…", "...", "***")):
-        return False  # masked, as reinfer_nb shows tokens (sbx_…1a2b)
+        return False  # masked, as reinfer_nb shows tokens (…1a2b)
     return any(ch.isdigit() for ch in value) or (len(value) >= 16 and not value.isalpha())
 
 
@@ -191,7 +186,7 @@ def _excerpt(text: str, start: int, end: int, spans: list[tuple[str, int, int]])
         if e <= lo or s >= hi:
             continue
         out.append(text[pos:s])
-        out.append(mask(text[s:e]))
+        out.append(mask_token(text[s:e]))
         pos = e
     out.append(text[pos:hi])
     line = " ".join("".join(out).split())

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -576,8 +578,24 @@ class TimingLog:
         )
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`to_frame` to a CSV file (no index)."""
-        self.to_frame().to_csv(path, index=False)
+        """Write :meth:`to_frame` to a CSV file (no index).
+
+        Raises :class:`~reinfer_nb.errors.ConfigError` (one line) when the file cannot be
+        written: a missing directory, a directory, no permission.
+        """
+        problem: str | None = None
+        if os.path.isdir(path):
+            problem = "it is a directory; give a file name, such as timings.csv"
+        else:
+            try:
+                self.to_frame().to_csv(path, index=False)
+            except OSError as exc:
+                problem = (
+                    f"{exc.strerror or exc}; check that the directory exists and that you "
+                    "may write there"
+                )
+        if problem is not None:  # raised outside the except: one line, nothing chained
+            raise ConfigError(f"Cannot write the timing log to {os.fspath(path)}: {problem}.")
 
 
 def _floats(values: list[float | None]) -> Any:

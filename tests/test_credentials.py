@@ -4,6 +4,7 @@ import copy
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,17 @@ def test_save_context_writes_the_re_shape_privately(tmp_path: Path) -> None:
     dev = load_contexts(file).get("dev")
     assert dev.endpoint == "http://127.0.0.1:9000" and dev.token == Token("dev-token-xxxxxxxxxx")
     assert file.stat().st_mode & 0o077 == 0
+
+
+def test_one_masking_function_for_the_whole_package(make_sandbox: Any) -> None:
+    """Token hints, the sandbox's repr and the scanner's excerpts: one masked form."""
+    from reinfer_nb import sandbox, scan
+    from reinfer_nb.credentials import mask_token
+
+    assert Token(SECRET).hint == mask_token(SECRET) == "…CRET"
+    assert mask_token("short") == "…"
+    assert sandbox.mask_token is mask_token and not hasattr(scan, "mask")
+    (_, excerpt), = scan.scan_text(f"token {SECRET} here", (SECRET,))
+    assert excerpt == f"token {mask_token(SECRET)} here"
+    running = make_sandbox(comments=0, token=SECRET)
+    assert f"token={mask_token(SECRET)}" in repr(running) and SECRET not in repr(running)

@@ -52,8 +52,12 @@ def test_other_base_urls_and_loopback() -> None:
     assert normalise_endpoint("http://[::1]:8000/api").root == "http://[::1]:8000"
     assert normalise_endpoint("https://gateway.example.com/cm").root == "https://gateway.example.com/cm"
     assert is_loopback_host("127.5.0.1") and is_loopback_host("::1")
-    assert is_loopback_host("localhost")
+    assert is_loopback_host("localhost") and is_loopback_host("LOCALHOST.")
     assert not is_loopback_host("10.0.0.1")
+    # Only literal loopback and "localhost": other names are whatever a resolver says.
+    for name in ("app.localhost", "localhost.localhost", "127.0.0.1.nip.io", "localhost.example"):
+        assert not is_loopback_host(name), name
+    assert normalise_endpoint("app.localhost:8000").root == "https://app.localhost:8000"
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ For each fault: the right error kind (api or network) and reason, a one-line mes
 says what happened and what to do, retries only where safe (and bounded), one timing record
 per attempt, the pages already fetched kept, and the next call working.
 
-Everything crosses a real socket on 127.0.0.1: the servers of ``tests/servers.py`` for what
-the sandbox cannot do (refused, DNS, TLS, connect timeouts, resets at exact points), and the
-sandbox's own injectable faults. No DNS query is ever sent: an autouse guard fails every
-lookup of a name that is not an IP address, and each test checks that none was tried
-unless it meant to.
+Everything crosses a real socket on 127.0.0.1: the servers of ``tests/support/servers.py``
+for what the sandbox cannot do (refused, DNS, TLS, connect timeouts, resets at exact points,
+scripted answers), and the sandbox's own injectable faults (latency, stall, hang, trickles).
+No DNS query is ever sent: an autouse guard fails every lookup of a name that is not an IP
+address, and each test checks that none was tried unless it meant to.
 """
 
 from __future__ import annotations
@@ -165,10 +165,7 @@ CASES = [
          "api", None, 503, True, ("HTTP 503", "again later")),
     Case("409", lambda: api_error(409, "Conflict: source already exists"),
          "api", None, 409, False, ("HTTP 409", "conflict", "retry")),
-    Case("read timeout", lambda: Reply(mode="hang", delay=5),
-         "network", "read_timeout", None, True, ("within the timeout", "retry")),
-    Case("body stalls", lambda: Reply(200, BODY, JSON, mode="stall", cut=100, delay=5),
-         "network", "read_timeout", 200, True, ("within the timeout", "retry")),
+    # Slow, stalled and trickling answers are the sandbox's faults: SANDBOX_CASES below.
 ]
 
 
@@ -464,6 +461,12 @@ SANDBOX_CASES = [
     ("no_status", {}, "network", "no_status", 200, False),
     ("not_json", {}, "network", "not_json", 200, False),
     ("latency", {"delay_ms": 1500}, "network", "read_timeout", None, True),
+    # The answer's time, not a read's, is bounded: each waits longer than the 0.5 s timeout.
+    ("hang", {"delay_ms": 5000}, "network", "read_timeout", None, True),
+    ("stall", {"delay_ms": 5000}, "network", "read_timeout", 200, True),
+    ("trickle", {"interval_ms": 100, "delay_ms": 5000}, "network", "read_timeout", 200, True),
+    ("trickle_headers", {"interval_ms": 100, "delay_ms": 5000},
+     "network", "read_timeout", None, True),
 ]
 
 

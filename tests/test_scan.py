@@ -14,7 +14,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from reinfer_nb.scan import Finding, known_secrets, main, mask, scan_notebook, scan_text
+from reinfer_nb.credentials import mask_token
+from reinfer_nb.scan import Finding, known_secrets, main, scan_notebook, scan_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,9 +145,10 @@ def test_overlapping_matches_are_reported_once_by_the_most_specific_kind() -> No
 def test_excerpts_mask_the_secret() -> None:
     token = random_token()
     ((kind, excerpt),) = scan_text(f"before {token} after", (token,))
-    assert token not in excerpt and mask(token) in excerpt
-    assert excerpt == f"before {token[:4]}…[{len(token)} chars] after"
-    assert mask("short-secret") == "…[12 chars]"
+    # The package's one masked form: the hint a user sees for the token everywhere else.
+    assert token not in excerpt and mask_token(token) in excerpt
+    assert excerpt == f"before …{token[-4:]} after"
+    assert mask_token("short-secret") == "…"
 
 
 # ----------------------------------------------------------------------------- notebooks

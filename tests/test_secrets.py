@@ -15,11 +15,13 @@ import json
 import os
 import pickle
 import pprint
+import re
 import subprocess
 import sys
 import textwrap
 import traceback
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,10 @@ from IPython.utils.capture import capture_output
 
 import reinfer_nb
 from reinfer_nb.client import Client
-from reinfer_nb.credentials import Token, load_contexts, save_context
+from reinfer_nb.credentials import Token, load_contexts, resolve_token, save_context
 from reinfer_nb.errors import ApiError, ConfigError, NetworkError, ReinferError
 from reinfer_nb.frames import error_frame, pages_to_frame, to_frame
+from reinfer_nb.login import resolve_login
 
 from .support.servers import (
     TOKEN,
@@ -96,6 +99,16 @@ class Echo:
         if path == "/api/v1/echo-redirect":
             target = f"http://{secret}@127.0.0.1:{self.other_port}/api/v1/ok?token={secret}"
             return Reply(302, b"", {"Location": target})
+        # Successful answers that repeat it: in Server-Timing, a same-origin redirect's
+        # query, the answer's body.
+        if path == "/api/v1/echo-timing":
+            return ok({"comments": [{"id": "t"}]},
+                      **{"Server-Timing": f'total;dur=2, auth;desc="{auth}", db;desc={secret}'})
+        if path == "/api/v1/echo-same-redirect":
+            return Reply(302, b"", {"Location": f"/api/v1/echo-body?token={secret}"})
+        if path == "/api/v1/echo-body":
+            return ok({"comments": [{"id": "b", "text": f"you sent {auth}", secret: secret}],
+                       "query": request.target})
         return api_error(404, f"404 Not Found ({auth})")
 
 
@@ -112,8 +125,8 @@ def failures(client: Client) -> list[ReinferError]:
     """One of each kind of failure, all with the token echoed back by the server."""
     errors: list[ReinferError] = []
     for path in ("/api/v1/echo-error", "/api/v1/echo-long", "/api/v1/echo-payload",
-                 "/api/v1/echo-html",
-                 "/api/v1/echo-text", "/api/v1/echo-redirect", "/api/v1/busy"):
+                 "/api/v1/echo-html", "/api/v1/echo-text", "/api/v1/echo-redirect",
+                 "/api/v1/echo-same-redirect", "/api/v1/busy"):
         for method in ("GET", "POST"):
             with pytest.raises(ReinferError) as info:
                 client.request(method, path, json={} if method == "POST" else None)
@@ -122,6 +135,9 @@ def failures(client: Client) -> list[ReinferError]:
         client.get("http://127.0.0.1:1/api/v1/ok")
     errors.append(config.value)
     return errors
+
+
+ECHOES = ("/api/v1/echo-timing", "/api/v1/echo-body")  # successful answers echoing it
 
 
 def texts_of(obj: Any) -> list[str]:
@@ -165,6 +181,8 @@ def test_reprs_and_strs_of_every_public_object(echo: LoopbackServer, ip: Any, sb
         pages = list(client.paginate("GET", "/api/v1/ok"))
         objects += [result, result.timing, *result.timing.metrics, to_frame(result),
                     to_frame(result), pages_to_frame(pages)]
+        echoed = [client.get(path) for path in ECHOES]
+        objects += echoed + [to_frame(result) for result in echoed]
         errors = failures(client)
         objects += errors + [error_frame(err) for err in errors]
         objects += [pages_to_frame(pages, error=errors[0]), client.timing_log.summary(),
@@ -222,6 +240,31 @@ def test_errors_and_tracebacks(echo: LoopbackServer) -> None:
     assert payload["detail"] == {"auth": "Bearer …TAIL", "list": ["…TAIL"]}
 
 
+def test_a_token_echoed_back_is_replaced_by_its_hint(echo: LoopbackServer) -> None:
+    """What the client keeps of an answer (data, url, Server-Timing) never holds the token,
+    and a redirect that would put it in a URL is not followed."""
+    with Client(echo.url, TOKEN) as client:
+        body = client.get("/api/v1/echo-body")
+        comment = body.data["comments"][0]
+        assert comment == {"id": "b", "text": "you sent Bearer …TAIL", "…TAIL": "…TAIL"}
+        frame = to_frame(body)
+        assert list(frame["text"]) == ["you sent Bearer …TAIL"]
+        timing = client.get("/api/v1/echo-timing").timing
+        # An unquoted "…TAIL" is no longer a valid header token: that description is dropped.
+        assert [(m.name, m.description) for m in timing.metrics] == [
+            ("total", ""), ("auth", "Bearer …TAIL"), ("db", "")]
+        assert timing.server_ms == 2.0
+        with pytest.raises(NetworkError) as info:
+            client.get("/api/v1/echo-same-redirect")
+        assert info.value.reason == "redirect" and "contains the token" in info.value.message
+        log = client.timing_log.to_frame().to_csv()
+        assert_clean(*texts_of(body), *texts_of(frame), *texts_of(timing), log,
+                     *texts_of(info.value), repr(client.timing_log.records))
+    # The redirect was not followed: the token never travelled in a URL.
+    assert len(echo.requests_to("/api/v1/echo-body")) == 1
+    assert len(echo.requests_to("/api/v1/echo-same-redirect")) == 1
+
+
 def test_errors_of_unreachable_hosts(tmp_path: Path, resolver: NoDns) -> None:
     cert, key = make_certificate(tmp_path)
     with LoopbackServer(tls=server_context(cert, key)) as tls_server:
@@ -246,40 +289,132 @@ def test_bad_tokens_are_not_repeated() -> None:
 
 VERBOSE_SCRIPT = textwrap.dedent("""
     import os, signal, sys, threading
-    from tests.support.servers import LoopbackServer, Reply, TOKEN
+    from tests.support.servers import TOKEN
+    from reinfer_nb.sandbox import start_sandbox
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    server = LoopbackServer()
-    server.reply_next(Reply(mode="hang", delay=20))
+    # The sandbox never answers these: each call is stopped (SIGINT) while http.client
+    # waits for the answer, deep inside requests and urllib3.
+    hang = {"kind": "hang", "path": "^/api/v1/projects$", "delay_ms": 20000, "times": 2}
+    sandbox = start_sandbox(comments=0, token=TOKEN, faults=[hang])
     ip = InteractiveShell.instance()
     ip.run_line_magic("colors", "nocolor")
     ip.run_line_magic("xmode", "Verbose")
-    ip.user_ns.update(url=server.url, secret=TOKEN)
+    ip.user_ns.update(url=sandbox.url, secret=TOKEN)
     ip.run_cell("from reinfer_nb import Client; c = Client(url, secret, timeout=20, retries=0)")
     del ip.user_ns["secret"]
-    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    with capture_output() as cap:
-        result = ip.run_cell("c.get('/api/v1/slow')")
-    server.stop()
-    sys.stdout.write("RESULT " + type(result.error_in_exec).__name__ + "\\n")
-    sys.stdout.write(cap.stdout + cap.stderr)
+    for cell in ("c.get('/api/v1/projects')", "c.fetch_all('GET', '/api/v1/projects')"):
+        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        with capture_output() as cap:
+            result = ip.run_cell(cell)
+        err = result.error_in_exec
+        chained = err.__context__ if err.__cause__ is None else err.__cause__
+        sys.stdout.write(f"RESULT {type(err).__name__} CHAINED {type(chained).__name__}\\n")
+        sys.stdout.write(cap.stdout + cap.stderr)
+    sandbox.stop()
 """)
 
 
 def test_interrupted_call_with_verbose_traceback_shows_no_token() -> None:
-    """Stopping a slow call with %xmode Verbose prints every frame's local variables,
-    including the header dicts of requests and urllib3."""
+    """Stopping a call with %xmode Verbose prints every frame's local variables: no frame
+    of requests, urllib3 or http.client (where the header lives, as text and as bytes)
+    may be among them, only the client's own, which hold no token."""
     root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
     env["PYTHONPATH"] = str(root)
     done = subprocess.run([sys.executable, "-c", VERBOSE_SCRIPT], cwd=root, env=env,
                           capture_output=True, text=True, timeout=90)
     output = done.stdout + done.stderr
-    assert "RESULT KeyboardInterrupt" in output, output[-2000:]
-    # Local variables were printed, the header dicts among them, masked.
-    assert "'Authorization': 'Bearer …TAIL'" in output, output[-2000:]
+    assert "RESULT KeyboardInterrupt CHAINED NoneType" in output, output[-3000:]
+    # fetch_all keeps the pages: its FetchInterrupted chains the client's fresh interrupt.
+    assert "RESULT FetchInterrupted CHAINED KeyboardInterrupt" in output, output[-3000:]
+    # Verbose mode did print local variables (the client's, masked).
+    assert "Token('…TAIL')" in output, output[-3000:]
+    frames = re.findall(r"^File (\S+?):\d+, in ", output, flags=re.MULTILINE)
+    assert frames and all("/reinfer_nb/" in frame for frame in frames), frames
+    for library in ("requests", "urllib3", "http/client", "socket.py"):
+        assert f"/{library}" not in output, library
     assert_clean(output)
+
+
+def only_client_frames(err: BaseException) -> str:
+    """The traceback of ``err`` with every frame's locals (``capture_locals``), checked to
+    chain nothing and to come from this package's frames only (and this test's)."""
+    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+    text = "".join(traceback.TracebackException.from_exception(
+        err, capture_locals=True).format())
+    files = re.findall(r'File "([^"]+)"', text)
+    assert files and all("/reinfer_nb/" in f or "/tests/" in f for f in files), files
+    return text
+
+
+def raised_by(call: Any) -> BaseException:
+    """The exception ``call()`` raises (its traceback holds no local of the test)."""
+    try:
+        call()
+    except (ReinferError, KeyboardInterrupt) as err:
+        return err
+    raise AssertionError("nothing raised")
+
+
+# A bad paste: a typographic dash inside the token, and an invisible space after it.
+DASHED = TOKEN[:12] + "\u2013" + TOKEN[12:]
+ZERO_WIDTH = TOKEN + "\u200b"
+
+
+PASTE = "the token contains a character that cannot be sent: check the paste"
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    pytest.param(lambda: Client("http://acme.reinfer.io", TOKEN), "https",
+                 id="plain-http-endpoint"),
+    pytest.param(lambda: Client("http://127.0.0.1:1", DASHED), PASTE, id="dashed-token"),
+    pytest.param(lambda: Client("http://127.0.0.1:1", ZERO_WIDTH), PASTE, id="zero-width-token"),
+    pytest.param(lambda: Token(DASHED), PASTE, id="token"),
+    pytest.param(lambda: resolve_token(environ={"REINFER_TOKEN": DASHED}), PASTE,
+                 id="environment"),
+    pytest.param(lambda: resolve_login(environ={"REINFER_TOKEN": DASHED,
+                                                "REINFER_ENDPOINT": "http://127.0.0.1:1"}),
+                 PASTE, id="login-environment"),
+    pytest.param(lambda: resolve_login(endpoint="http://acme.reinfer.io", token=TOKEN,
+                                       environ={"REINFER_TOKEN": TOKEN}), "https",
+                 id="login-endpoint"),
+    pytest.param(lambda: save_context("x", "http://127.0.0.1:1", DASHED,
+                                      path="/nonexistent/contexts.json"), PASTE,
+                 id="save-context-token"),
+    pytest.param(lambda: save_context("x", "http://127.0.0.1:1", TOKEN,
+                                      path="/proc/contexts.json"), "cannot write",
+                 id="save-context-unwritable"),
+    pytest.param(lambda: Client("http://127.0.0.1:1", TOKEN, max_answer_mb=-1), "max_answer_mb",
+                 id="bad-option"),
+])
+def test_errors_before_sending_hold_no_token_in_any_frame(call: Any, words: str) -> None:
+    """A refused token or option: one line saying what to do; no frame of the traceback
+    (local variables included) holds the token or the bad paste."""
+    err = raised_by(call)
+    assert isinstance(err, ConfigError) and "\n" not in err.message
+    assert words in err.message.lower()
+    text = only_client_frames(err)
+    for secret in (TOKEN, DASHED, ZERO_WIDTH, TOKEN[12:-4]):
+        assert secret not in text, text[-2000:]
+
+
+def test_failed_calls_chain_nothing_from_the_http_library(
+    echo: LoopbackServer, tmp_path: Path
+) -> None:
+    """Refused, reset, TLS and API failures: raised by the client with no chained
+    exception of requests, urllib3 or http.client, and no token in any frame."""
+    cert, key = make_certificate(tmp_path)
+    with LoopbackServer(tls=server_context(cert, key)) as tls_server, \
+            LoopbackServer(lambda request, srv: Reply(mode="reset")) as resetting:
+        for url, path in ((echo.url, "/api/v1/echo-error"), (echo.url, "/api/v1/echo-html"),
+                          ("http://127.0.0.1:1", "/api/v1/ok"), (tls_server.url, "/api/v1/ok"),
+                          (resetting.url, "/api/v1/ok")):
+            with Client(url, TOKEN, backoff=0.01, retries=1, timeout=2) as client:
+                for method in ("GET", "POST"):
+                    err = raised_by(partial(client.request, method, path, json={}))
+                    assert_clean(only_client_frames(err))
 
 
 # --------------------------------------------------------------------------- logs
@@ -292,6 +427,8 @@ def test_logging_at_debug(
     with Client(echo.url, TOKEN, backoff=0.01) as client:
         client.get("/api/v1/ok")
         list(client.paginate("GET", "/api/v1/ok"))
+        for path in ECHOES:
+            client.get(path)
         failures(client)  # includes retried calls, which log why they retry
     assert any("retrying" in r.getMessage() for r in caplog.records)
     assert any(r.name.startswith("urllib3") for r in caplog.records)
@@ -305,6 +442,8 @@ def test_timing_log_and_widget(echo: LoopbackServer, tmp_path: Path) -> None:
 
     with Client(echo.url, TOKEN, backoff=0.01) as client:
         client.get("/api/v1/ok", params={"q": "x"})
+        for path in ECHOES:
+            client.get(path)
         failures(client)
         log = client.timing_log
         assert len(log) > 10
@@ -333,6 +472,9 @@ def test_ipython_outputs_and_history(ip: Any, echo: LoopbackServer,
         "%%reinfer_get -o df\n/api/v1/ok",
         "df", "df.attrs", "df.attrs['timing']",
         "%reinfer_get /api/v1/echo-error",
+        "%reinfer_get -o echoed /api/v1/echo-body", "echoed", "echoed.attrs",
+        "%reinfer_get /api/v1/echo-timing", "%reinfer_get --raw /api/v1/echo-body",
+        "%reinfer_get /api/v1/echo-same-redirect",
         "%reinfer_get -o bad /api/v1/echo-payload",
         "bad", "bad.attrs",
         "%%reinfer_post\n/api/v1/echo-html\n{}",
@@ -455,6 +597,8 @@ def test_redirect_from_https_to_http_is_refused(tmp_path: Path) -> None:
     "http://acme.reinfer.io", "HTTP://ACME.REINFER.IO/api/", "http://10.1.2.3:8000",
     "http://[2001:db8::1]/", "http://127.0.0.1.nip.io", "http://localhost.example.com",
     "http://cloud.uipath.com/org/tenant/reinfer_", "http://0.0.0.0:8000", "http://192.168.1.1",
+    # Names under .localhost are not resolved here: a resolver may send them anywhere.
+    "http://app.localhost:8000", "http://localhost.localhost",
 ])
 def test_plain_http_is_refused_off_loopback(url: str, ip: Any) -> None:
     with pytest.raises(ConfigError, match="https"):
@@ -469,6 +613,81 @@ def test_plain_http_is_refused_off_loopback(url: str, ip: Any) -> None:
 def test_plain_http_is_allowed_on_loopback(url: str) -> None:
     with Client(url, TOKEN) as client:
         assert client.endpoint.scheme == "http" and client.endpoint.is_loopback
+
+
+PROXY_PASSWORD = "pr0xy-Pa55word-7e2b8a6035c1e4d9"
+
+
+@pytest.mark.parametrize("where", ["argument", "environment", "context"])
+def test_a_proxy_password_is_not_shown(where: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client keeps the proxy URL (for every call): vars(), reprs and debuggers show
+    its password masked."""
+    proxy = f"http://corp:{PROXY_PASSWORD}@127.0.0.1:3128"
+    if where == "argument":
+        client = Client("https://127.0.0.1:1", TOKEN, proxy=proxy)
+    elif where == "environment":
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        client = Client("https://127.0.0.1:1", TOKEN)
+    else:
+        path = tmp_path / "contexts.json"
+        path.write_text(json.dumps({"current_context": "corp", "contexts": [
+            {"name": "corp", "endpoint": "https://127.0.0.1:1", "token": TOKEN,
+             "proxy": proxy}]}))
+        login = resolve_login(context="corp", contexts_file=path, environ={})
+        client = login.client()
+        assert_clean(*texts_of(login), *texts_of(login.context))
+        assert PROXY_PASSWORD not in repr(login) + repr(load_contexts(path))
+    with client:
+        shown = [pprint.pformat(vars(client)), *texts_of(client), repr(client._send_settings)]
+        assert all(PROXY_PASSWORD not in text for text in shown)
+        assert "corp:…e4d9@127.0.0.1:3128" in shown[0]  # masked by credentials.mask_token
+        # The URL itself is unchanged: requests still gets the password.
+        assert client._send_settings["proxies"]["https"] == proxy
+
+
+def test_logout_forgets_the_token_of_a_captured_client(ip: Any, echo: LoopbackServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REINFER_TOKEN", TOKEN)
+    ip.run_line_magic("reinfer_login", f"--endpoint {echo.url} --no-check -o c")
+    captured = ip.user_ns["c"]
+    assert captured.get("/api/v1/ok").http_status == 200
+    ip.run_line_magic("reinfer_logout", "")
+    for cell in ("c.token", "c.get('/api/v1/ok')", "c.fetch_all('GET', '/api/v1/ok')"):
+        err = ip.run_cell(cell).error_in_exec
+        assert isinstance(err, ConfigError) and "logged out" in err.message, cell
+    # Nothing the object holds reveals the token any more.
+    assert captured._token is None
+    assert_clean(pprint.pformat(vars(captured)), *texts_of(captured))
+    assert not any(isinstance(value, Token) for value in vars(captured).values())
+    assert len(echo.requests_to("/api/v1/ok")) == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+@pytest.mark.parametrize("planted", ["stale-temporary-file", "symlink"])
+def test_the_contexts_file_is_written_owner_only(planted: str, tmp_path: Path) -> None:
+    """A temporary file left world-readable, or a symlink planted where the old code put
+    its temporary file, neither widens the mode nor receives the token."""
+    path = tmp_path / "contexts.json"
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("")
+    for tmp in (tmp_path / "contexts.tmp", tmp_path / ".contexts.json.tmp"):
+        if planted == "symlink":
+            tmp.symlink_to(elsewhere)
+        else:
+            tmp.write_text("{}")
+            tmp.chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        save_context("dev", "https://acme.reinfer.io", TOKEN, path=path)
+        save_context("prod", "https://acme.reinfer.io", TOKEN, path=path)
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o600 and not path.is_symlink()
+    assert CORE not in elsewhere.read_text()
+    assert load_contexts(path).names() == ["dev", "prod"]
+    leftovers = {p.name for p in tmp_path.iterdir()}
+    assert leftovers == {"contexts.json", "elsewhere.txt", "contexts.tmp", ".contexts.json.tmp"}
 
 
 def test_context_with_plain_http_is_refused(ip: Any, tmp_path: Path) -> None:

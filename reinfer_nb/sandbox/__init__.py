@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from ..credentials import mask_token
 from .api.router import MAX_BODY
 from .app import build_app
 from .data.store import Store
@@ -57,12 +58,6 @@ def start_sandbox(
         port=port,
         server_ms=server_ms,
     )
-
-
-def mask_token(token: str) -> str:
-    """A token as it may be shown: ``sbx_…`` and at most its last 4 characters."""
-    prefix = "sbx_" if token.startswith("sbx_") else ""
-    return f"{prefix}…{token[-4:]}" if len(token) >= 16 else f"{prefix}…"
 
 
 def _new_token() -> str:

@@ -4,9 +4,10 @@ Everything here listens on 127.0.0.1, port 0, in daemon threads, and is bounded:
 socket has a timeout, every wait is capped, and ``stop()`` joins the threads.
 
 * :class:`LoopbackServer`: a raw-socket HTTP/1.1 server whose answers are scripted per
-  request (:class:`Reply`): normal answers, resets before or in the middle of an answer,
-  bodies cut short, slow or missing answers. It can also stop listening (connection
-  refused), stop accepting (connect timeout) or switch TLS certificates while running.
+  request (:class:`Reply`): any answer, resets before or in the middle of an answer at an
+  exact byte, bodies cut short. It can also stop listening (connection refused), stop
+  accepting (connect timeout) or switch TLS certificates while running. Slow, stalled,
+  hanging and trickling answers are the sandbox's faults (``sb.inject("trickle", ...)``).
 * :class:`Pages`: a handler serving a paginated listing by GET (``after``) and POST
   (``continuation``), with a fault injected on a chosen page.
 * :func:`make_certificate`: a self-signed certificate for 127.0.0.1, generated at test time
@@ -42,7 +43,6 @@ TOKEN = "rnb-SECRET-4f1c9d7e2b8a6035c1e4d9f0b7a2e8c6-TAIL"
 HEADER_LIMIT = 1 << 20
 BODY_LIMIT = 200 << 20
 SOCKET_TIMEOUT = 10.0
-MAX_HANG = 30.0
 
 # CA settings that would change what a TLS test trusts (conftest scrubs the proxies).
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -79,10 +79,8 @@ class Reply:
 
     ``mode``: ``normal``; ``reset`` (RST without answering); ``reset_mid`` (headers and
     ``cut`` bytes of the body, then RST); ``truncate`` (headers and ``cut`` bytes, then
-    a clean close); ``stall`` (headers and ``cut`` bytes, then nothing for ``delay``
-    seconds); ``hang`` (no answer for ``delay`` seconds, then close).
-    ``delay`` before a normal answer makes it slow. ``before`` runs first (for example to
-    stop the server listening once this answer is on its way).
+    a clean close). ``before`` runs first (for example to stop the server listening once
+    this answer is on its way).
     """
 
     status: int = 200
@@ -90,7 +88,6 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     mode: str = "normal"
     cut: int = 0
-    delay: float = 0.0
     close: bool = False
     before: Callable[[LoopbackServer], None] | None = None
 
@@ -312,11 +309,6 @@ class LoopbackServer:
         if reply.mode == "reset":
             _reset(sock)
             return False
-        if reply.mode == "hang":
-            self._stop.wait(min(reply.delay or MAX_HANG, MAX_HANG))
-            return False
-        if reply.delay and reply.mode == "normal":
-            self._stop.wait(min(reply.delay, MAX_HANG))
         reason = _reason(reply.status)
         headers = {"Content-Length": str(len(reply.body)), **reply.headers}
         if reply.close:
@@ -328,9 +320,7 @@ class LoopbackServer:
             sock.sendall(head.encode("latin-1") + reply.body)
             return not reply.close
         sock.sendall(head.encode("latin-1") + reply.body[: reply.cut])
-        if reply.mode == "stall":
-            self._stop.wait(min(reply.delay or MAX_HANG, MAX_HANG))
-        elif reply.mode == "reset_mid":
+        if reply.mode == "reset_mid":
             self._stop.wait(0.05)  # let the client read the headers first
             _reset(sock)
         else:  # truncate: a clean close, short of Content-Length

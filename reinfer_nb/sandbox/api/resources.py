@@ -1,70 +1,41 @@
-"""Handlers for the current user, users, projects, sources and datasets.
+"""Handlers for the current user, users and projects, and the listing and by-id lookups
+that sources, datasets and buckets share.
 
 Each handler takes a :class:`.access.Call` plus path parameters and returns the answer's
 keys besides ``status``. Permissions follow the OpenAPI spec's
 ``x-uipath-communicationsmining-project-permissions`` where it names one; the exceptions
-are noted where they occur.
+are noted where they occur. Whoever creates a project holds every project permission in
+it (the spec's ``ProjectPermission`` values), as a project admin on a tenant would.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from .access import Call
-from ..data.sample import dataset_json, format_ts, hex_id, now_us
-from .validate import (
-    Refusal,
-    check_keys,
-    check_name,
-    get_bool,
-    get_int,
-    get_str,
-    get_str_list,
-    invalid,
-    need_object,
-)
+from ...spec import openapi
+from ..data.sample import format_ts, hex_id, now_us
+from .access import Answer, Call
+from .validate import Refusal, check_name
 
 __all__ = [
-    "create_dataset",
-    "create_source",
+    "by_id",
+    "create_project",
     "current_user",
-    "get_dataset",
-    "get_dataset_by_id",
+    "delete_project",
     "get_project",
-    "get_source",
-    "get_source_by_id",
     "get_user",
-    "list_datasets",
-    "list_project_datasets",
-    "list_project_sources",
     "list_projects",
     "list_projects_v1",
-    "list_sources",
     "list_users",
     "list_users_v1",
+    "project_resource_counts",
+    "readable",
     "refresh_permissions",
-    "update_dataset",
-    "update_source",
+    "update_project",
 ]
 
-Answer = dict[str, Any]
-LANGUAGES = ("en", "de", "xlm")
-SOURCE_KINDS = ("call", "chat", "unknown", "ixp_design", "ixp_runtime")
-MODEL_FAMILIES = (
-    "english",
-    "english-dev",
-    "german",
-    "german-dev",
-    "random",
-    "transformer-english",
-    "transformer-xlm",
-)
-PROPERTY_NAME = re.compile(r"(string|number):\w.{0,63}", re.DOTALL)
-HEX16 = re.compile(r"[0-9a-f]{16}")
-LABEL_NAME = re.compile(r"[^\s>](?:[^>]*[^\s>])?(?: > [^\s>](?:[^>]*[^\s>])?)*")
-TRANSFORM_TAG = re.compile(r"[a-zA-Z0-9_-]{1,32}\.[0-9]{1,16}\.[A-Z0-9]{1,16}")
+ADMIN = "role-cm-project-admin"  # may change or delete a project (as may tenant admins)
 
 # -- the current user, users -------------------------------------------------------------
 
@@ -118,26 +89,116 @@ def list_projects(call: Call) -> Answer:
     return {"projects": _visible_projects(call)}
 
 
-def get_project(call: Call, project: str) -> Answer:
-    call.require(project)
-    if not call.user.permissions(project):
+def get_project(call: Call, name: str) -> Answer:
+    _member(call, name)
+    return {"project": call.store.projects[name]}
+
+
+def project_resource_counts(call: Call, name: str) -> Answer:
+    _member(call, name)
+    with call.store.lock:
+        return call.store.resource_counts(name)
+
+
+def create_project(call: Call, name: str) -> Answer:
+    check_name(name, "project")
+    body = call.body()
+    users = {u["id"]: u for u in call.store.users.values()}
+    for user_id in body.get("user_ids", []):
+        if user_id not in users:
+            raise Refusal(
+                422,
+                f"Invalid request: user_ids names {user_id!r}, which is not a user; see "
+                "GET /api/_private/users.",
+            )
+    if body.get("uipath_user_ids"):
+        raise Refusal(
+            422, "Invalid request: the sandbox has no UiPath users; name users by user_ids."
+        )
+    members = {call.user.meta["id"]: call.user.meta}
+    members.update((i, users[i]) for i in body.get("user_ids", []))
+    with call.store.lock:
+        if name in call.store.projects:
+            raise Refusal(
+                409, f"Project '{name}' already exists; update it with "
+                f"POST /api/_private/projects/{name}."
+            )
+        stamp = format_ts(now_us())
+        fields = body["project"]
+        project = {
+            "id": hex_id(call.store.seed, "project", name),
+            "name": name,
+            "title": fields.get("title", ""),
+            "description": fields.get("description", ""),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "user_auto_join": fields.get("user_auto_join", False),
+        }
+        call.store.projects[name] = project
+        everything = openapi()["components"]["schemas"]["ProjectPermission"]["enum"]
+        for user in members.values():
+            for key in ("organisation_permissions", "derived_organisation_permissions"):
+                if key in user:
+                    user[key][name] = list(everything)
+        call.store.touch()
+        return {"project": project}
+
+
+def update_project(call: Call, name: str) -> Answer:
+    _admin(call, name)
+    fields = call.body()["project"]
+    with call.store.lock:
+        project = call.store.projects[name]
+        project.update(fields)
+        project["updated_at"] = format_ts(now_us())
+        call.store.touch()
+        return {"project": project}
+
+
+def delete_project(call: Call, name: str) -> Answer:
+    """Only an empty project, unless ``force=true`` (then everything in it goes too)."""
+    _admin(call, name)
+    force = (call.param("force") or "").lower() == "true"
+    with call.store.lock:
+        counts = call.store.resource_counts(name)
+        held = {k: v for k, v in counts.items() if v and k != "users_with_permissions"}
+        if held and not force:
+            what = ", ".join(f"{n} {kind}" for kind, n in held.items())
+            raise Refusal(
+                409,
+                f"Project '{name}' still holds {what}; delete them first, or delete the "
+                f"project with everything in it: DELETE /api/_private/projects/{name}?force=true.",
+            )
+        call.store.delete_project(name)
+    return {}
+
+
+def _member(call: Call, name: str) -> None:
+    call.require(name)
+    if not call.user.permissions(name):
         raise Refusal(
             403,
             f"Forbidden: user '{call.user.name}' has no permissions in project "
-            f"'{project}'. See your permissions with GET /auth/user.",
+            f"'{name}'. See your permissions with GET /auth/user.",
         )
-    return {"project": call.store.projects[project]}
 
 
-# -- listings shared by sources and datasets ----------------------------------------------
+def _admin(call: Call, name: str) -> None:
+    call.require(name)
+    if not {"tenant-admin", "projects-admin"} & set(call.user.meta["global_permissions"]):
+        call.require(name, ADMIN)
 
 
-def _readable(
+# -- listings shared by sources, datasets and buckets -----------------------------------------
+
+
+def readable(
     call: Call, table: Mapping[str, Any], permission: str, owner: str | None = None
 ) -> list[dict[str, Any]]:
     """The resources of ``table`` the caller may read: of one project, or of every project."""
     if owner is not None:
         call.require(owner, permission)
+
     def wanted(project: str) -> bool:
         return project == owner if owner is not None else call.can(project, permission)
 
@@ -145,278 +206,13 @@ def _readable(
         return [r.meta for r in table.values() if wanted(r.meta["owner"])]
 
 
-def _by_id(
-    call: Call, table: Mapping[str, Any], ident: str, permission: str, noun: str
-) -> dict[str, Any]:
+def by_id(call: Call, table: Mapping[str, Any], ident: str, permission: str, noun: str) -> Any:
     """The resource with id ``ident`` (a 404 names the listing to look in)."""
     found = table.get(ident)
     if found is None:
+        where = "/api/_private/buckets" if noun == "bucket" else f"/api/v1/{noun}s"
         raise Refusal(
-            404,
-            f"{noun.capitalize()} with id '{ident}' not found. "
-            f"List {noun}s with GET /api/v1/{noun}s.",
+            404, f"{noun.capitalize()} with id '{ident}' not found. List {noun}s with GET {where}."
         )
     call.require(found.meta["owner"], permission)
-    return found.meta  # type: ignore[no-any-return]
-
-
-# -- sources -----------------------------------------------------------------------------
-
-
-def list_sources(call: Call) -> Answer:
-    return {"sources": _readable(call, call.store.sources, "sources-read")}
-
-
-def list_project_sources(call: Call, owner: str) -> Answer:
-    return {"sources": _readable(call, call.store.sources, "sources-read", owner)}
-
-
-def get_source(call: Call, owner: str, source: str) -> Answer:
-    return {"source": call.source(owner, source, "sources-read").meta}
-
-
-def get_source_by_id(call: Call, source_id: str) -> Answer:
-    return {"source": _by_id(call, call.store.sources, source_id, "sources-read", "source")}
-
-
-def create_source(call: Call, owner: str, source: str) -> Answer:
-    call.require(owner, "sources-admin")
-    check_name(source, "source")
-    fields = _source_fields(call.body())
-    with call.store.lock:
-        if call.store.source(owner, source) is not None:
-            raise Refusal(
-                409,
-                f"Source '{owner}/{source}' already exists; update it with "
-                f"POST /api/v1/sources/{owner}/{source}.",
-            )
-        return {"source": call.store.add_source(owner, source, fields).meta}
-
-
-def update_source(call: Call, owner: str, source: str) -> Answer:
-    found = call.source(owner, source, "sources-admin")
-    fields = _source_fields(call.body())
-    stamp = format_ts(now_us())
-    with call.store.lock:
-        found.meta.update(fields, updated_at=stamp, last_modified=stamp)
-        if found.meta.get("bucket_id", "") is None:  # null detaches the bucket
-            del found.meta["bucket_id"]
-        return {"source": found.meta}
-
-
-def _source_fields(body: dict[str, Any]) -> dict[str, Any]:
-    check_keys(body, ("source",), "the body")
-    if "source" not in body:
-        raise invalid("the body", 'needs a "source" object, e.g. {"source": {"title": "Support"}}')
-    raw = need_object(body["source"], "source")
-    check_keys(
-        raw,
-        (
-            "title",
-            "description",
-            "language",
-            "should_translate",
-            "sensitive_properties",
-            "bucket_id",
-            "_kind",
-            "email_transform_tag",
-            "email_transform_version",
-        ),
-        "source",
-    )
-    get_str(raw, "title", "source", max_len=128)
-    get_str(raw, "description", "source", max_len=16384)
-    get_bool(raw, "should_translate", "source")
-    if raw.get("language") is not None and raw["language"] not in LANGUAGES:
-        raise invalid("source.language", f"must be one of {', '.join(LANGUAGES)}")
-    if raw.get("_kind") is not None and raw["_kind"] not in SOURCE_KINDS:
-        raise invalid("source._kind", f"must be one of {', '.join(SOURCE_KINDS)}")
-    for prop in get_str_list(raw, "sensitive_properties", "source") or []:
-        if not PROPERTY_NAME.fullmatch(prop):
-            raise invalid(
-                "source.sensitive_properties",
-                f"item {prop!r} must look like 'string:Name' or 'number:Name'",
-            )
-    bucket = raw.get("bucket_id")
-    if bucket is not None and not (isinstance(bucket, str) and HEX16.fullmatch(bucket)):
-        raise invalid("source.bucket_id", "must be a bucket id (16 hex digits) or null")
-    tag = get_str(raw, "email_transform_tag", "source")
-    if tag is not None and not TRANSFORM_TAG.fullmatch(tag):
-        raise invalid("source.email_transform_tag", "must look like 'name.1.ABC'")
-    get_int(raw, "email_transform_version", "source", 0, 1024)
-    return {k: v for k, v in raw.items() if v is not None or k == "bucket_id"}
-
-
-# -- datasets ----------------------------------------------------------------------------
-
-
-def list_datasets(call: Call) -> Answer:
-    return {"datasets": _readable(call, call.store.datasets, "voc-readonly")}
-
-
-def list_project_datasets(call: Call, owner: str) -> Answer:
-    return {"datasets": _readable(call, call.store.datasets, "voc-readonly", owner)}
-
-
-def get_dataset(call: Call, owner: str, dataset: str) -> Answer:
-    return {"dataset": call.dataset(owner, dataset, "voc-readonly").meta}
-
-
-def get_dataset_by_id(call: Call, dataset_id: str) -> Answer:
-    return {"dataset": _by_id(call, call.store.datasets, dataset_id, "voc-readonly", "dataset")}
-
-
-def create_dataset(call: Call, owner: str, dataset: str) -> Answer:
-    call.require(owner, "voc")  # as the spec says for createDataset
-    check_name(dataset, "dataset")
-    raw = _dataset_object(call.body(), creating=True)
-    source_ids = _source_ids(call, raw)
-    labels = _label_defs(raw)
-    entities = [
-        {
-            "id": hex_id(owner, dataset, "entity", e["name"]),
-            "name": e["name"],
-            "title": e.get("title", e["name"]),
-            "color": e.get("color", 0),
-            "inherits_from": [],
-            "trainable": e.get("trainable", True),
-            "_entity_def_flags": [],
-        }
-        for e in _entity_defs(raw)
-    ]
-    with call.store.lock:
-        if call.store.dataset(owner, dataset) is not None:
-            raise Refusal(
-                409,
-                f"Dataset '{owner}/{dataset}' already exists; update it with "
-                f"POST /api/v1/datasets/{owner}/{dataset}.",
-            )
-        meta = dataset_json(
-            call.store.seed,
-            owner,
-            dataset,
-            raw.get("title", ""),
-            raw.get("description", ""),
-            source_ids,
-            now_us(),
-            labels if labels is not None else [],
-            entities,
-        )
-        meta["has_sentiment"] = raw.get("has_sentiment", False)
-        meta["model_family"] = raw.get("model_family", "english")
-        return {"dataset": call.store.add_dataset(meta).meta}
-
-
-def update_dataset(call: Call, owner: str, dataset: str) -> Answer:
-    # The spec lists only voc-readonly for updateDataset; a write needs datasets-admin here.
-    found = call.dataset(owner, dataset, "datasets-admin")
-    raw = _dataset_object(call.body(), creating=False)
-    source_ids = _source_ids(call, raw) if "source_ids" in raw else None
-    with call.store.lock:
-        for key in ("title", "description"):
-            if key in raw:
-                found.meta[key] = raw[key]
-        if source_ids is not None:
-            found.meta["source_ids"] = source_ids
-        found.meta["last_modified"] = format_ts(now_us())
-        return {"dataset": found.meta}
-
-
-def _dataset_object(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    check_keys(body, ("dataset",), "the body")
-    if "dataset" not in body:
-        raise invalid(
-            "the body", 'needs a "dataset" object, e.g. {"dataset": {"source_ids": [...]}}'
-        )
-    raw = need_object(body["dataset"], "dataset")
-    allowed: tuple[str, ...] = ("title", "description", "source_ids")
-    if creating:
-        allowed += ("has_sentiment", "model_family", "label_defs", "label_groups", "entity_defs")
-    unsupported = sorted(set(raw) - set(allowed))
-    if unsupported:
-        raise Refusal(
-            422,
-            f"Invalid request: dataset.{unsupported[0]} is not supported by the "
-            f"sandbox here; send only {', '.join(allowed)}.",
-        )
-    get_str(raw, "title", "dataset", max_len=128)
-    get_str(raw, "description", "dataset", max_len=16384)
-    get_bool(raw, "has_sentiment", "dataset")
-    if raw.get("model_family") is not None and raw["model_family"] not in MODEL_FAMILIES:
-        raise invalid("dataset.model_family", f"must be one of {', '.join(MODEL_FAMILIES)}")
-    return {k: v for k, v in raw.items() if v is not None}
-
-
-def _source_ids(call: Call, raw: dict[str, Any]) -> list[str]:
-    ids = get_str_list(raw, "source_ids", "dataset") or []
-    for source_id in ids:
-        found = call.store.sources.get(source_id)
-        if found is None:
-            raise invalid(
-                "dataset.source_ids",
-                f"names {source_id!r}, which is not a source id (see GET /api/v1/sources)",
-            )
-        call.require(found.meta["owner"], "sources-read")
-    return list(dict.fromkeys(ids))
-
-
-def _label_defs(raw: dict[str, Any]) -> list[dict[str, Any]] | None:
-    if "label_defs" in raw and "label_groups" in raw:
-        raise invalid("dataset", "may have label_defs or label_groups, not both")
-    defs = raw.get("label_defs")
-    where = "dataset.label_defs"
-    if "label_groups" in raw:
-        groups = raw["label_groups"]
-        if (
-            not isinstance(groups, list)
-            or len(groups) != 1
-            or need_object(groups[0], "dataset.label_groups[0]").get("name") != "default"
-        ):
-            raise invalid("dataset.label_groups", "must hold one group named 'default'")
-        defs, where = groups[0].get("label_defs", []), "dataset.label_groups[0].label_defs"
-    if defs is None:
-        return None
-    if not isinstance(defs, list):
-        raise invalid(where, 'must be a list, e.g. [{"name": "Billing > Refund"}]')
-    out = []
-    for i, item in enumerate(defs):
-        label = need_object(item, f"{where}[{i}]")
-        check_keys(
-            label, ("name", "title", "instructions", "external_id", "trainable"), f"{where}[{i}]"
-        )
-        name = get_str(label, "name", f"{where}[{i}]", required=True, max_len=64)
-        assert name is not None
-        if not LABEL_NAME.fullmatch(name):
-            raise invalid(
-                f"{where}[{i}].name", "must be parts joined by ' > ', e.g. 'Billing > Refund'"
-            )
-        get_str(label, "title", f"{where}[{i}]", max_len=64)
-        get_str(label, "instructions", f"{where}[{i}]", max_len=8192)
-        get_bool(label, "trainable", f"{where}[{i}]")
-        out.append(
-            {
-                "name": name,
-                "title": label.get("title", name.split(" > ")[-1]),
-                "instructions": label.get("instructions", ""),
-                "trainable": label.get("trainable", True),
-            }
-        )
-    return out
-
-
-def _entity_defs(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    defs = raw.get("entity_defs", [])
-    if not isinstance(defs, list):
-        raise invalid("dataset.entity_defs", "must be a list")
-    for i, item in enumerate(defs):
-        entity = need_object(item, f"dataset.entity_defs[{i}]")
-        check_keys(
-            entity,
-            ("name", "title", "color", "trainable", "inherits_from"),
-            f"dataset.entity_defs[{i}]",
-        )
-        get_str(entity, "name", f"dataset.entity_defs[{i}]", required=True, max_len=64, min_len=1)
-        get_str(entity, "title", f"dataset.entity_defs[{i}]", max_len=64)
-        get_int(entity, "color", f"dataset.entity_defs[{i}]", 0, 0xFFFFFF)
-        get_bool(entity, "trainable", f"dataset.entity_defs[{i}]")
-    return defs
+    return found

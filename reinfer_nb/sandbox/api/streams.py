@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .access import Call
-from .annotations import label_view
-from ..data.sample import format_ts, now_us, parse_ts, stream_json
-from .filters import parse_filter
 from ..data.paging import encode_token, iterate, since
+from ..data.sample import format_ts, now_us, stream_json
 from ..data.store import DatasetState, Key, Ref, StreamState
-from .validate import Refusal, check_keys, check_name, get_int, get_str, invalid, need_object
+from .access import Answer, Call
+from .filters import Subject, parse_filter
+from .validate import Refusal, check_name, invalid, timestamp
 
 __all__ = [
     "advance_stream",
@@ -33,25 +32,26 @@ __all__ = [
     "update_stream",
 ]
 
-Answer = dict[str, Any]
 START: Key = (-(2**62), "")  # before every comment
 
 
-def list_streams(call: Call, owner: str, dataset: str) -> Answer:
-    found = call.dataset(owner, dataset, "voc-readonly", "triggers-read")
+def list_streams(call: Call, owner: str, dataset_name: str) -> Answer:
+    found = call.dataset(owner, dataset_name, "voc-readonly", "triggers-read")
     with call.store.lock:
         return {"streams": [s.meta for s in found.streams.values()]}
 
 
-def get_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    return {"stream": call.stream(owner, dataset, stream, "voc-readonly", "triggers-read")[1].meta}
+def get_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-read")
+    return {"stream": found[1].meta}
 
 
-def create_stream(call: Call, owner: str, dataset: str) -> Answer:
-    found = call.dataset(owner, dataset, "voc-readonly", "triggers-admin")
+def create_stream(call: Call, owner: str, dataset_name: str) -> Answer:
+    found = call.dataset(owner, dataset_name, "voc-readonly", "triggers-admin")
     raw = _stream_object(call.body(), found)
-    name = get_str(raw, "name", "stream", required=True)
-    assert name is not None
+    if "name" not in raw:
+        raise invalid("stream.name", "is required to create a stream")
+    name = raw["name"]
     check_name(name, "stream")
     with call.store.lock:
         if name in found.streams:
@@ -74,10 +74,10 @@ def create_stream(call: Call, owner: str, dataset: str) -> Answer:
         return {"stream": meta}
 
 
-def update_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-write")
+def update_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-write")
     raw = _stream_object(call.body(), found)
-    if raw.get("name", stream) != stream:
+    if raw.get("name", stream_name) != stream_name:
         raise invalid("stream.name", "cannot be changed")
     with call.store.lock:
         state.meta.update({k: v for k, v in raw.items() if k != "name"})
@@ -87,70 +87,34 @@ def update_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
         return {"stream": state.meta}
 
 
-def delete_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    found, _ = call.stream(owner, dataset, stream, "voc-readonly", "triggers-admin")
+def delete_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    found, _ = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-admin")
     with call.store.lock:
-        found.streams.pop(stream, None)
+        found.streams.pop(stream_name, None)
     return {}
 
 
 def _stream_object(body: dict[str, Any], dataset: DatasetState) -> dict[str, Any]:
-    check_keys(body, ("stream",), "the body")
-    if "stream" not in body:
-        raise invalid("the body", 'needs a "stream" object, e.g. {"stream": {"name": "urgent"}}')
-    raw = need_object(body["stream"], "stream")
-    check_keys(raw, ("name", "title", "description", "comment_filter", "model"), "stream")
-    get_str(raw, "title", "stream", max_len=128)
-    get_str(raw, "description", "stream", max_len=16384)
+    """The ``stream`` of a request (the spec's schema already checked), its filter parsed."""
+    raw: dict[str, Any] = body["stream"]
     if "comment_filter" in raw:
         parse_filter(
-            raw["comment_filter"],
-            "stream.comment_filter",
-            dataset.meta["source_ids"],
-            _label_names(dataset),
+            raw["comment_filter"], "stream.comment_filter", dataset.meta["source_ids"], dataset
         )
-    if raw.get("model") is not None:
-        model = need_object(raw["model"], "stream.model")
-        check_keys(model, ("version", "label_thresholds"), "stream.model")
-        get_int(model, "version", "stream.model", 0, 2**31, required=True)
-        thresholds = model.get("label_thresholds", [])
-        if not isinstance(thresholds, list):
-            raise invalid("stream.model.label_thresholds", "must be a list")
-        for i, item in enumerate(thresholds):
-            where = f"stream.model.label_thresholds[{i}]"
-            threshold = need_object(item, where)
-            check_keys(threshold, ("name", "threshold"), where)
-            parts = threshold.get("name")
-            if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-                raise invalid(
-                    f"{where}.name",
-                    'must be the label as a list of parts, e.g. ["Billing", "Refund"]',
-                )
-            value = threshold.get("threshold", 0.5)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= 1
-            ):
-                raise invalid(f"{where}.threshold", "must be a number from 0 to 1")
     return raw
-
-
-def _label_names(dataset: DatasetState) -> set[str]:
-    return {d["name"] for d in dataset.meta["label_defs"]}
 
 
 def legacy_trigger(handler: Callable[..., Answer]) -> Callable[..., Answer]:
     """The legacy ``.../triggers`` route of a stream handler: ``trigger`` for ``stream``."""
     renames = {"stream": "trigger", "streams": "triggers"}
 
-    def legacy(call: Call, owner: str, dataset: str, **params: str) -> Answer:
+    def legacy(call: Call, owner: str, dataset_name: str, **params: str) -> Answer:
         body = call.body() if call.method in ("PUT", "POST") else {}
         if "trigger" in body:
             body["stream"] = body.pop("trigger")
-        if "trigger" in params:
-            params["stream"] = params.pop("trigger")
-        answer = handler(call, owner, dataset, **params)
+        if "trigger_name" in params:
+            params["stream_name"] = params.pop("trigger_name")
+        answer = handler(call, owner, dataset_name, **params)
         return {renames.get(key, key): value for key, value in answer.items()}
 
     return legacy
@@ -159,14 +123,12 @@ def legacy_trigger(handler: Callable[..., Answer]) -> Callable[..., Answer]:
 # -- consuming ---------------------------------------------------------------------------
 
 
-def fetch_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
+def fetch_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
     """The legacy batch: ``results`` with ``sequence_id``s, ``filtered``, ``is_end_sequence``."""
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     body = call.body()
-    check_keys(body, ("size", "max_filtered"), "the body")
-    size = get_int(body, "size", "", 1, 1024, required=True)
-    max_filtered = get_int(body, "max_filtered", "", 1, 1024) or 1024
-    assert size is not None
+    size = body["size"]
+    max_filtered = body.get("max_filtered", 1024)
     with call.store.lock:
         refs, filtered, last, end = _batch(call, found, state, size, max_filtered)
         results = []
@@ -189,9 +151,9 @@ def fetch_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
     }
 
 
-def stream_results(call: Call, owner: str, dataset: str, stream: str) -> Answer:
+def stream_results(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
     """The current batch: ``results`` with ``continuation`` each, ``more_results``."""
-    found, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
+    found, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
     size = call.int_param("max_results", 1, 1024, 16)
     max_filtered = call.int_param("max_filtered", 1, 1024, 1024)
     with call.store.lock:
@@ -212,27 +174,18 @@ def stream_results(call: Call, owner: str, dataset: str, stream: str) -> Answer:
     }
 
 
-def advance_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    _, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
-    body = call.body()
-    check_keys(body, ("sequence_id",), "the body")
-    sequence_id = get_str(body, "sequence_id", "", required=True)
+def advance_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    _, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
+    sequence_id = call.body()["sequence_id"]
     key = call.token_param("sequence_id", sequence_id)
     with call.store.lock:
         state.cursor = key
     return {"sequence_id": sequence_id}
 
 
-def reset_stream(call: Call, owner: str, dataset: str, stream: str) -> Answer:
-    _, state = call.stream(owner, dataset, stream, "voc-readonly", "triggers-consume")
-    body = call.body()
-    check_keys(body, ("to_comment_created_at",), "the body")
-    text = get_str(body, "to_comment_created_at", "", required=True)
-    assert text is not None
-    try:
-        key = since(parse_ts(text))
-    except ValueError as exc:
-        raise invalid("to_comment_created_at", f"is not valid: {exc}") from None
+def reset_stream(call: Call, owner: str, dataset_name: str, stream_name: str) -> Answer:
+    _, state = call.stream(owner, dataset_name, stream_name, "voc-readonly", "triggers-consume")
+    key = since(timestamp(call.body()["to_comment_created_at"], "to_comment_created_at"))
     with call.store.lock:
         state.cursor = key
         return {"sequence_id": encode_token(key), "stream": state.meta}
@@ -247,10 +200,7 @@ def _batch(
     and whether the dataset has nothing after it.
     """
     flt = parse_filter(
-        state.meta.get("comment_filter", {}),
-        "comment_filter",
-        dataset.meta["source_ids"],
-        _label_names(dataset),
+        state.meta.get("comment_filter", {}), "comment_filter", dataset.meta["source_ids"], dataset
     )
     store = call.store
     refs: list[Ref] = []
@@ -259,8 +209,7 @@ def _batch(
     for ref in iterate(store.dataset_sources(dataset), after=state.cursor, by_created=True):
         if len(refs) == size:
             return refs, filtered, last, False
-        view = label_view(dataset, ref) if flt.needs_labels else None
-        if flt.keep(store.timestamp_us(ref), ref.source.id, view):
+        if flt.keep(Subject(store, dataset, ref)):
             refs.append(ref)
         elif filtered == max_filtered:
             return refs, filtered, last, False

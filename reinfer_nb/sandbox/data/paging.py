@@ -15,10 +15,11 @@ import binascii
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
+
 from .sample import CREATED_LAG_US
 from .store import Key, Ref, SourceState
 
-__all__ = ["decode_token", "encode_token", "iterate", "since", "take", "until"]
+__all__ = ["count", "decode_token", "encode_token", "iterate", "since", "take", "until"]
 
 # Sorts after every uid: ``(t, MAX_UID)`` bounds "everything at time t".
 MAX_UID = "\U0010ffff"
@@ -63,6 +64,25 @@ def iterate(
         parts.append(_overlay(src, after, descending, by_created))
     # Keys are unique, so comparing Refs never reaches the source object.
     return heapq.merge(*parts, reverse=descending)
+
+
+def count(sources: Iterable[SourceState], low: int | None, high: int | None) -> int:
+    """How many comments of ``sources`` have a timestamp in ``[low, high]`` (arithmetic on
+    the generated ones, a bisection of the overlay: no comment is generated)."""
+    total = 0
+    lo_key = since(low) if low is not None else None
+    hi_key = until(high) if high is not None else None
+    for src in sources:
+        gen = src.gen
+        first = 0 if low is None else gen.first_at_or_after(low)
+        end = gen.n if high is None else gen.first_at_or_after(high + 1)
+        total += max(end - first, 0)
+        total -= sum(1 for k in src.hidden if first <= k < end)
+        keys = src.by_ts
+        start = 0 if lo_key is None else bisect_right(keys, lo_key)
+        stop = len(keys) if hi_key is None else bisect_left(keys, hi_key)
+        total += max(stop - start, 0)
+    return total
 
 
 def take(

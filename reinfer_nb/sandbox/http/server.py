@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -242,6 +243,13 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (TRACE, CONNECT, PROPFIND...) reaches the application too, which
+        # answers as the platform does (405), instead of the standard library's 501.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self) -> tuple[bytes, int]:
         """The request body and its declared length (the body is empty if that is too big).
 
@@ -413,7 +421,9 @@ def _content_length(value: str) -> int:
 
 def _framing_problem(headers: Message) -> str | None:
     """Why this request's framing is ambiguous or malformed, or None if it is sound."""
-    if headers.defects:  # a line that is not "Name: value": what follows was dropped
+    # A line that is not "Name: value": what follows it was dropped. (Other defects, such
+    # as a multipart Content-Type whose body the header parser never sees, are harmless.)
+    if any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in headers.defects):
         return "a header line is not 'Name: value'"
     if any("\n" in value or "\r" in value for value in headers.values()):
         return "folded header lines are not accepted"
