@@ -148,7 +148,6 @@ class Client:
         self._curl_transport = {
             "insecure": ca_bundle is False,
             "ca_bundle": ca_bundle if isinstance(ca_bundle, str) else None,
-            "proxy": proxy if self.endpoint.scheme == "https" else None,
             "no_proxy": self.endpoint.scheme == "http",
         }
 

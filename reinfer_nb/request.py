@@ -41,9 +41,10 @@ class Request:
     """Method, full URL, headers (no ``Authorization``) and body of one API request.
 
     ``token_hint`` is the token's masked hint (``…e5dd``); ``body_omitted`` the size of a
-    body that was not kept. ``insecure``, ``ca_bundle`` and ``proxy`` are the client's
-    transport settings that a curl command must repeat to reach the same place;
-    ``no_proxy`` is set for plain-HTTP (loopback) endpoints, which never use a proxy.
+    body that was not kept. ``insecure`` and ``ca_bundle`` are the client's transport
+    settings that a curl command must repeat to reach the same place; ``no_proxy`` is set
+    for plain-HTTP (loopback) endpoints, which never use a proxy. A proxy is not kept (its
+    URL may hold a password): curl takes it from ``HTTPS_PROXY`` as the client does.
     """
 
     method: str
@@ -54,7 +55,6 @@ class Request:
     body_omitted: int = 0
     insecure: bool = False
     ca_bundle: str | None = None
-    proxy: str | None = None
     no_proxy: bool = False
 
     @classmethod
@@ -69,9 +69,10 @@ class Request:
     ) -> Request:
         """The description of a ``requests.PreparedRequest``, without its token.
 
-        ``secret`` (the token) is only used to drop any header that carries it;
+        ``secret`` (the token) is only used to leave it out: a header that carries it is
+        dropped, and in the URL and the body it is replaced by ``token_hint``;
         ``keep_body`` bounds the body kept (None: keep it whole); ``transport`` holds the
-        client's ``insecure``/``ca_bundle``/``proxy``/``no_proxy`` settings.
+        client's ``insecure``/``ca_bundle``/``no_proxy`` settings.
         """
         headers = tuple(
             (str(name), str(value))
@@ -86,9 +87,14 @@ class Request:
         omitted = 0
         if body is not None and keep_body is not None and len(body) > keep_body:
             omitted, body = len(body), None
+        url = str(prepared.url or "")
+        if secret:  # a token pasted into the path or the body is not kept either
+            url = url.replace(secret, token_hint)
+            if body is not None and secret.encode() in body:
+                body = body.replace(secret.encode(), token_hint.encode())
         return cls(
             method=str(prepared.method or "GET"),
-            url=str(prepared.url or ""),
+            url=url,
             headers=headers,
             body=body,
             token_hint=token_hint,
@@ -137,8 +143,6 @@ class Request:
             lines.append("--insecure")
         if self.ca_bundle:
             lines.append(f"--cacert {shlex.quote(self.ca_bundle)}")
-        if self.proxy:
-            lines.append(f"--proxy {shlex.quote(self.proxy)}")
         if self.no_proxy:
             lines.append("--noproxy '*'")
         if self.body is not None:

@@ -158,3 +158,11 @@ def test_magic_curl_and_timing_curl_give_the_same_answer(ip: Any, sb: Any) -> No
     result, out = run(ip, "%reinfer_timing --curl 999")
     assert isinstance(result.error_in_exec, ConfigError)
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_token_pasted_into_a_call_is_not_kept(client: Client, sb: Any) -> None:
+    request = client.prepare("POST", f"/api/v1/nonexistent_page?t={sb.token}",
+                             json={"note": sb.token}, headers={"X-Copy": sb.token})
+    for shown in (request.url, request.describe(), request.curl(), repr(request.as_dict())):
+        assert sb.token not in shown
+    assert client.token.hint in request.url and "X-Copy" not in dict(request.headers)
