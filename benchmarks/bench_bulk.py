@@ -147,13 +147,9 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
 
 def total_for(source_comments: int) -> int:
     """The sandbox size at which dev/support-emails holds exactly ``source_comments``."""
-    from reinfer_nb.sandbox import data
+    from reinfer_nb.sandbox.data.sample import split_counts
+    from reinfer_nb.sandbox.data.vocabulary import SOURCES
 
-    try:  # the sample data's tables moved from data.py to vocabulary.py at some point
-        from reinfer_nb.sandbox.data.vocabulary import SOURCES
-    except ImportError:
-        SOURCES = data.SOURCES
-    split_counts = data.split_counts
     shares = [spec[5] for spec in SOURCES]
     index = [(spec[0], spec[1]) for spec in SOURCES].index((OWNER, SOURCE))
     guess = int(source_comments * sum(shares) / shares[index])

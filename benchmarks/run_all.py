@@ -24,7 +24,8 @@ from pathlib import Path
 
 from _common import BENCH_DIR, ROOT, Table, machine_table, verdict
 
-SCRIPTS = ("bench_calls.py", "bench_bulk.py", "bench_widget.py", "bench_sandbox.py")
+SCRIPTS = ("bench_calls.py", "bench_bulk.py", "bench_widget.py", "bench_sandbox.py",
+           "bench_spec.py")
 RESULTS = BENCH_DIR / "results"
 
 

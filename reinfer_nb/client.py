@@ -89,7 +89,10 @@ class Client:
     its fields. ``verify`` is as in requests (False accepts invalid certificates); ``proxy``
     is an HTTPS proxy URL (default: the environment's). Plain-HTTP endpoints (loopback
     only) never go through a proxy. ``max_answer_mb`` refuses larger answers (a
-    ``too_large`` :class:`NetworkError`) without reading them whole.
+    ``too_large`` :class:`NetworkError`) without reading them whole. ``check_spec=True``
+    checks every call against the API's spec before sending it
+    (:func:`~reinfer_nb.spec_check.check_call`: unknown paths and invalid bodies raise
+    :class:`ConfigError`; unknown query parameters warn).
 
     ``timeout`` bounds each whole attempt (connect, send, headers and body together, however
     slowly a server trickles them); retries stop at the policy's ``budget``.
@@ -111,6 +114,7 @@ class Client:
         proxy: str | None = None,
         user_agent: str | None = None,
         max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
+        check_spec: bool = False,
     ) -> None:
         secret = token_or_error(token) if token is not None else None
         del token  # no frame of the client keeps the raw secret in a local
@@ -150,6 +154,7 @@ class Client:
             "ca_bundle": ca_bundle if isinstance(ca_bundle, str) else None,
             "no_proxy": self.endpoint.scheme == "http",
         }
+        self.check_spec = check_spec
 
     def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
         """Proxy and CA settings, computed once per client (not per call)."""
@@ -296,12 +301,14 @@ class Client:
         json: Any = None,
         idempotent: bool | None = None,
         headers: Mapping[str, str] | None = None,
+        check_spec: bool | None = None,
     ) -> Result:
         """Send one call (with retries) and return its :class:`Result`.
 
         Raises :class:`ApiError` when the platform answers with an error,
         :class:`NetworkError` when no platform answer arrived, and :class:`ConfigError`
-        for a bad path or body (before anything is sent).
+        for a bad path or body (before anything is sent). ``check_spec`` overrides the
+        client's setting for this call.
 
         Each attempt ends within ``timeout``. No retry starts once the budget is spent (the
         budget or one timeout, whichever is longer, plus any ``Retry-After`` waits) or with
@@ -313,6 +320,9 @@ class Client:
             raise self._ended_error()
         method = method.upper()
         prepared = self._prepare(method, path, params, json, headers)
+        if self.check_spec if check_spec is None else check_spec:
+            # After _prepare: a body JSON cannot carry (NaN, a cycle) is refused as such.
+            self._check_spec(method, path, params, json)
         policy = self.policy
         if idempotent is None:
             idempotent = policy.is_idempotent(method)
@@ -371,6 +381,7 @@ class Client:
         max_pages: int | None = None,
         max_items: int | None = None,
         idempotent: bool | None = True,
+        check_spec: bool | None = None,
     ) -> Iterator[Result]:
         """Yield the pages of a listing, following ``continuation`` until it is absent.
 
@@ -381,7 +392,8 @@ class Client:
         chained) after the pages already yielded; so do :data:`MAX_EMPTY_PAGES` empty pages
         in a row that each pass a new continuation (a pager that never ends). A bad path,
         body, ``max_pages`` or ``max_items`` raises :class:`ConfigError` before anything is
-        sent.
+        sent. ``check_spec`` (see :meth:`request`) checks the first page's call: later pages
+        only add the continuation.
         """
         check_limits(max_pages=max_pages, max_items=max_items)
         method = method.upper()
@@ -393,7 +405,10 @@ class Client:
         while True:
             marker = _PAGE.set((pull, pages + 1))
             try:
-                result = self.request(method, path, params=query, json=body, idempotent=idempotent)
+                result = self.request(
+                    method, path, params=query, json=body, idempotent=idempotent,
+                    check_spec=check_spec if pages == 0 else False,
+                )
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
             finally:
@@ -443,6 +458,7 @@ class Client:
         limit: int | None = None,
         max_pages: int | None = None,
         progress: bool = False,
+        check_spec: bool | None = None,
     ) -> Pages:
         """Every page of a listing or query, kept even when the pull stops early.
 
@@ -464,7 +480,7 @@ class Client:
             with paused_gc():  # a bulk pull decodes millions of small objects
                 for result in self.paginate(
                     method, path, params=params, json=json, max_pages=max_pages,
-                    max_items=limit,
+                    max_items=limit, check_spec=check_spec,
                 ):
                     pages.results.append(result)
                     bar.update(pages.rows)
@@ -483,6 +499,16 @@ class Client:
         return pages
 
     # -- one attempt ----------------------------------------------------------------
+
+    def _check_spec(
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any
+    ) -> None:
+        from .spec_check import check_call
+
+        # The path below the tenant root, as it will be sent (full URLs and shorthands
+        # resolved by the same rules as the call itself).
+        route = self.endpoint.join(path)[len(self.endpoint.root):]
+        check_call(method, route, params=params, body=body, stacklevel=3)
 
     def _prepare(
         self,

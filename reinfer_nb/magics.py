@@ -1,4 +1,5 @@
-"""IPython magics: ``%reinfer_login``, ``%%reinfer_get`` and friends, ``%reinfer_timing``.
+"""IPython magics: ``%reinfer_login``, ``%%reinfer_get`` and friends, ``%reinfer_timing``,
+``%reinfer_api`` and ``%reinfer_status``.
 
 A thin layer over :class:`~reinfer_nb.client.Client`: it parses options and cells, calls
 the client, and renders answers and errors as DataFrames. State lives on the
@@ -30,6 +31,7 @@ from .timing import TimingLog
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .live_names import LiveNames
     from .request import Request
     from .results import Pages
     from .sandbox import Sandbox
@@ -74,6 +76,10 @@ _share_options = _arguments(
              help="Print the equivalent curl command, with $REINFER_TOKEN in place of the "
              "token, and send nothing (a call already made: %%reinfer_timing --curl N)."),
 )
+_check_options = _arguments(
+    argument("--no-check-spec", action="store_true",
+             help="Send the call even if the API's spec does not know its path or body."),
+)
 _body_options = _arguments(
     argument("-b", "--body", metavar="VAR", help="Take the JSON body from this variable."),
     argument("path", nargs="?", help="API path (line form)."),
@@ -109,11 +115,20 @@ class ReinferMagics(Magics):
     max_answer_mb = Float(
         DEFAULT_MAX_ANSWER_MB, help="Largest answer accepted, in MB (a larger one is an error)."
     ).tag(config=True)
+    check_spec = Bool(
+        True,
+        help="Check each magic's call against the API's spec before sending it: an unknown "
+        "path or an invalid JSON body fails the cell (nothing sent); unknown query parameters "
+        "warn. (The Client of get_client() is a plain Client: Client.check_spec, off.)",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # Set before Magics.__init__, which applies %config settings and so fires observers.
         self.client: Client | None = None
         self.login: Login | None = None
+        self.user: dict[str, Any] | None = None
+        self.live_names: LiveNames | None = None  # the tenant's names, for completion
+        self.matcher: Any = None  # registered in shell.Completer.custom_matchers
         self.timing_log = TimingLog()
         self.sandbox: Sandbox | None = None
         self._widgets: list[TimingWidget] = []
@@ -231,7 +246,14 @@ class ReinferMagics(Magics):
         )
         if self.client is not None:
             self.client.close()
-        self.client, self.login = client, login
+        from .live_names import LiveNames
+
+        self.client, self.login, self.user = client, login, user or None
+        self.live_names = LiveNames.for_login(login)
+        if self.check_spec:
+            from .spec_check import prepare_in_background
+
+            prepare_in_background()
         if args.output:
             self._user_ns[args.output] = client
         who = user.get("username") or user.get("email") or "(not checked)"
@@ -263,11 +285,75 @@ class ReinferMagics(Magics):
         A client stored with ``-o`` forgets it too: later calls on it fail with a
         "logged out" error.
         """
-        if self.client is not None:
-            self.client.logout()
-        self.client = None
-        self.login = None
+        if self.client is None:
+            print("Not logged in: there is no token to forget.")
+            return
+        self.client.logout()
+        self.client = self.login = self.user = self.live_names = None
         print("Logged out: the token is forgotten.")
+
+    @line_magic
+    def reinfer_status(self, line: str = "") -> None:
+        """Show the login: endpoint, user, sandbox or tenant, context, token hint, and the
+        calls made to it this session (count, median server time).
+
+        Example::
+
+            %reinfer_status
+        """
+        if self.client is None or self.login is None:
+            print("Not logged in: run %reinfer_login (%reinfer_login --demo for the sandbox).")
+            return
+        from .status import session_status
+
+        print(session_status(self.login, user=self.user, timing_log=self.timing_log,
+                             check_spec=self.check_spec))
+
+    # -- finding the way --------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-o", "--output", metavar="NAME",
+              help="Store the table (a DataFrame), or the operation shown, in this variable.")
+    @argument("words", nargs="*",
+              help="Words to look for in paths, summaries and tags; or METHOD PATH (or PATH) "
+              "for one operation.")
+    @no_var_expand
+    @line_magic
+    def reinfer_api(self, line: str = "") -> Any:
+        """Find your way in the API, from its spec (no call is made).
+
+        With words: the operations whose path, summary or tag contain them all, as a table
+        (method, path, summary). With METHOD PATH: that operation's parameters, body fields
+        (* required), answer fields and an example cell to copy. PATH may be a template
+        (`{owner}`) or a real path.
+
+        Examples::
+
+            %reinfer_api comments
+            %reinfer_api -o ops dataset
+            %reinfer_api POST /api/_private/datasets/{owner}/{dataset_name}/query
+            %reinfer_api GET /api/v1/datasets/dev
+        """
+        from .api_docs import describe, find_operations
+        from .api_index import api_index
+
+        args = parse_argstring(self.reinfer_api, line)
+        index = api_index()
+        matches = find_operations(args.words, index)
+        if matches is not None:
+            print("\n\n".join(describe(m.operation, index, m.values) for m in matches))
+            if args.output:
+                ops = [m.operation for m in matches]
+                self._user_ns[args.output] = ops[0] if len(ops) == 1 else ops
+            return None
+        frame = index.table(index.search(args.words))
+        if args.output:
+            self._user_ns[args.output] = frame
+        if frame.empty:
+            print(f"No operation matches {' '.join(args.words)!r}: try fewer or other words.")
+            return None
+        self._scope_display_options(wide=True)
+        return frame
 
     # -- calls ------------------------------------------------------------------------
 
@@ -275,6 +361,7 @@ class ReinferMagics(Magics):
     @_output_options
     @_share_options
     @_paging_options
+    @_check_options
     @_query_line
     @no_var_expand
     @line_cell_magic
@@ -303,6 +390,7 @@ class ReinferMagics(Magics):
     @magic_arguments()
     @_output_options
     @_share_options
+    @_check_options
     @_query_line
     @no_var_expand
     @line_cell_magic
@@ -323,6 +411,7 @@ class ReinferMagics(Magics):
     @_share_options
     @_body_options
     @_paging_options
+    @_check_options
     @no_var_expand
     @line_cell_magic
     def reinfer_post(self, line: str = "", cell: str | None = None) -> Any:
@@ -342,6 +431,7 @@ class ReinferMagics(Magics):
     @_output_options
     @_share_options
     @_body_options
+    @_check_options
     @no_var_expand
     @line_cell_magic
     def reinfer_put(self, line: str = "", cell: str | None = None) -> Any:
@@ -386,12 +476,18 @@ class ReinferMagics(Magics):
             )
         if getattr(args, "all", False) or getattr(args, "max_pages", None) is not None:
             return self._run_pages(client, method, spec.path, params, body, args)
+        from .spec_check import spec_warnings_as_lines
+
         try:
-            result = client.request(method, spec.path, params=params, json=body)
+            with spec_warnings_as_lines():
+                result = client.request(method, spec.path, params=params, json=body,
+                                        check_spec=self._checks(args))
         except ConfigError:
             raise  # bad input: one line, no error frame
         except ReinferError as err:
             return self._fail(err, args)
+        if method in ("PUT", "DELETE") and self.live_names is not None:
+            self.live_names.invalidate()  # a write may add or remove names to complete
         if args.raw:
             return self._deliver(result.data, args)
         from .frames import to_frame
@@ -415,12 +511,15 @@ class ReinferMagics(Magics):
     ) -> Any:
         """``--all``: :meth:`Client.fetch_all`, rendered; rows fetched are kept on failure."""
         from .frames import pages_to_frame
+        from .spec_check import spec_warnings_as_lines
 
         try:
-            pages = client.fetch_all(
-                method, path, params=params, json=body, limit=args.limit,
-                max_pages=args.max_pages, progress=self.progress,
-            )
+            with spec_warnings_as_lines():
+                pages = client.fetch_all(
+                    method, path, params=params, json=body, limit=args.limit,
+                    max_pages=args.max_pages, progress=self.progress,
+                    check_spec=self._checks(args),
+                )
         except FetchInterrupted as stop:
             # The stop button: keep what was fetched, then let the interrupt through.
             if args.output:
@@ -431,6 +530,9 @@ class ReinferMagics(Magics):
         if pages.error is None:
             return self._deliver(pages.data if args.raw else pages_to_frame(pages), args)
         return self._fail(pages.error, args, kept=pages)
+
+    def _checks(self, args: Any) -> bool:
+        return self.check_spec and not getattr(args, "no_check_spec", False)
 
     def _fail(self, err: ReinferError, args: Any, kept: Pages | None = None) -> Any:
         """Show the error frame, store the result, then fail the cell (unless configured
@@ -582,6 +684,7 @@ class ReinferMagics(Magics):
         if self.client is not None:
             self.client.close()
             self.client = None
+        self.live_names = None
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -618,6 +721,12 @@ def load_extension(shell: Any) -> ReinferMagics:
     """Register the magics with ``shell`` (what ``%load_ext reinfer_nb`` calls)."""
     magics = ReinferMagics(shell=shell)
     shell.register_magics(magics)
+    completer = getattr(shell, "Completer", None)
+    if completer is not None:
+        from .completion import make_matcher
+
+        magics.matcher = make_matcher(magics)
+        completer.custom_matchers.append(magics.matcher)
     return magics
 
 
@@ -627,6 +736,9 @@ def unload_extension(shell: Any) -> None:
     if magics is None:
         return
     magics.close()
+    completer = getattr(shell, "Completer", None)
+    if completer is not None and magics.matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(magics.matcher)
     for kind, names in magics.magics.items():
         table = shell.magics_manager.magics[kind]
         for name in names:

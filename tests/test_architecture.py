@@ -132,7 +132,8 @@ def test_the_library_below_the_magics_never_imports_ipython() -> None:
     """The library below the magics is plain Python: usable without IPython."""
     graph = import_graph()
     core = ("client", "errors", "answers", "endpoints", "credentials", "timing", "frames",
-            "cells", "results", "login", "retry")
+            "cells", "results", "login", "retry", "api_index", "api_docs", "spec_check",
+            "live_names", "status")
     for short in core:
         name = f"{ROOT}.{short}"
         if name not in graph:

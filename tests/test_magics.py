@@ -188,7 +188,7 @@ def test_magic_and_client_give_the_same_frame(ip: Any, sb: Any) -> None:
 
 def test_error_frame_then_one_line_failure(ip: Any, sb: Any) -> None:
     login(ip, sb)
-    result, out = run(ip, "%%reinfer_get -o err\n/api/v1/nonexistent_page")
+    result, out = run(ip, "%%reinfer_get -o err --no-check-spec\n/api/v1/nonexistent_page")
     assert isinstance(result.error_in_exec, ApiError)
     frame = ip.user_ns["err"]
     assert tuple(frame.columns) == ERROR_COLUMNS
@@ -221,7 +221,7 @@ def test_error_frame_above_one_short_red_line(ip: Any, sb: Any) -> None:
 def test_fail_on_error_false_returns_the_error_frame(ip: Any, sb: Any) -> None:
     login(ip, sb)
     ip.run_line_magic("config", "ReinferMagics.fail_on_error = False")
-    result, _ = run(ip, "%%reinfer_get -o err\n/api/v1/nonexistent_page")
+    result, _ = run(ip, "%%reinfer_get -o err --no-check-spec\n/api/v1/nonexistent_page")
     assert result.success and tuple(result.result.columns) == ERROR_COLUMNS
 
 
