@@ -12,7 +12,9 @@ so that several clients, such as dev and prod, can share a log).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import itertools
 import json as jsonlib
 import logging
 import math
@@ -38,6 +40,7 @@ from .errors import (
     NetworkError,
     PaginationError,
 )
+from .request import KEEP_BODY_BYTES, Request
 from .results import Pages, Result, check_limits, server_count
 from .retry import RetryPolicy
 from .timing import TimingLog, TimingRecord
@@ -70,6 +73,15 @@ class _PolicySetting:
 
     def __set__(self, client: Client, value: Any) -> None:
         client.policy = client.policy.replace(**{self.name: value})
+
+
+# Which multi-page pull (an id) and page the current request belongs to: set by paginate
+# around each page's request, read by _send_once into the timing record. A context
+# variable, so pulls in other threads do not see each other's.
+_PAGE: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+    "reinfer_nb_page", default=None
+)
+_PULL_IDS = itertools.count(1)
 
 
 class Client:
@@ -138,6 +150,13 @@ class Client:
         )
         self._session.headers["Accept"] = "application/json"
         self._send_settings = self._transport_settings(verify, proxy)
+        ca_bundle = self._send_settings["verify"]
+        # What a curl command must repeat to reach the same place (Request.curl).
+        self._curl_transport = {
+            "insecure": ca_bundle is False,
+            "ca_bundle": ca_bundle if isinstance(ca_bundle, str) else None,
+            "no_proxy": self.endpoint.scheme == "http",
+        }
         self.check_spec = check_spec
 
     def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
@@ -246,6 +265,35 @@ class Client:
                 path="/auth/user",
             )
         return user
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """The :class:`~reinfer_nb.request.Request` a call would send; nothing is sent.
+
+        Built exactly as :meth:`request` builds the call (URL, parameters, JSON body,
+        headers), without the token: ``.describe()`` shows it, ``.curl()`` shares it.
+        Raises :class:`ConfigError` for a bad path or body, as :meth:`request` would.
+        """
+        if self._token is None:
+            raise self._ended_error()
+        prepared = self._prepare(method.upper(), path, params, json, headers)
+        return self._describe(prepared)
+
+    def _describe(
+        self, prepared: requests.PreparedRequest, keep_body: int | None = None
+    ) -> Request:
+        token = self.token
+        return Request.from_prepared(
+            prepared, token_hint=token.hint, secret=token.reveal(),
+            keep_body=keep_body, transport=self._curl_transport,
+        )
 
     def request(
         self,
@@ -356,7 +404,9 @@ class Client:
         body = dict(json) if json is not None else ({} if method == "POST" else None)
         seen: set[str] = set()
         pages = items = empty = 0
+        pull = next(_PULL_IDS)  # the timing log groups this pull's pages by it
         while True:
+            marker = _PAGE.set((pull, pages + 1))
             try:
                 result = self.request(
                     method, path, params=query, json=body, idempotent=idempotent,
@@ -364,6 +414,8 @@ class Client:
                 )
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
+            finally:
+                _PAGE.reset(marker)
             pages += 1
             items += len(result.records)
             empty = 0 if result.records else empty + 1
@@ -598,6 +650,8 @@ class Client:
         """
         method = prepared.method or "GET"
         path = self._hide_token(_path_below(prepared.url or "", self.endpoint.root))
+        sent = self._describe(prepared, KEEP_BODY_BYTES)  # to rebuild it later, no token
+        page = _PAGE.get()
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         response: requests.Response | None = None
@@ -681,6 +735,9 @@ class Client:
             bytes_received=received,
             attempt=attempt,
             outcome="ok" if failure is None else failure.kind,
+            request=sent,
+            pull=page[0] if page is not None else None,
+            page=page[1] if page is not None else None,
         )
         self.timing_log.append(record)
         if failure is None:

@@ -3,7 +3,8 @@
 * :func:`to_frame`: the list of records of an answer (``datasets``, ``comments``...) with
   nested objects flattened to dotted columns; one object gives one row.
 * :func:`pages_to_frame`: the pages of a pagination as one frame, built once at the end.
-* :func:`error_frame`: a one-row frame with the columns of :data:`ERROR_COLUMNS`.
+* :func:`error_frame`: a one-row frame with the columns of :data:`ERROR_COLUMNS`, shown
+  whole (never cut or wrapped into blocks) in HTML and in text.
 
 Columns are typed (:func:`typed_columns`): RFC 3339 timestamps become
 ``datetime64[ns, UTC]``, numbers numeric. ``df.attrs`` keeps the HTTP status, the URL (no
@@ -25,11 +26,15 @@ from .errors import ReinferError
 from .results import Pages, Result, check_limits, continuation_of, find_records
 
 __all__ = [
-    "ERROR_COLUMNS", "error_frame", "error_record", "pages_attrs", "pages_to_frame", "paused_gc",
-    "to_frame", "typed_columns",
+    "ERROR_COLUMNS", "ErrorFrame", "error_frame", "error_record", "pages_attrs",
+    "pages_to_frame", "paused_gc", "to_frame", "typed_columns",
 ]
 
-ERROR_COLUMNS = ("kind", "http_status", "message", "method", "path", "server_ms")
+#: The error frame's columns: ``message`` is what happened (for an API error, what the
+#: platform said, verbatim), ``hint`` what to do, ``attempts`` how many were made.
+ERROR_COLUMNS = (
+    "kind", "http_status", "message", "hint", "attempts", "method", "path", "server_ms",
+)
 
 
 class SharedJson(dict):  # type: ignore[type-arg]
@@ -291,25 +296,67 @@ def _timestamps(column: pd.Series) -> pd.Series | None:
 
 
 def error_record(error: ReinferError) -> dict[str, Any]:
-    """The fields of the error frame, as a dict."""
+    """The fields of the error frame, as a dict (``message`` is the error's ``detail``)."""
     return {
         "kind": error.kind,
         "http_status": error.http_status,
-        "message": error.message,
+        "message": error.detail,
+        "hint": error.hint,
+        "attempts": error.attempts,
         "method": error.method,
         "path": error.path,
         "server_ms": error.server_ms,
     }
 
 
+class ErrorFrame(pd.DataFrame):  # type: ignore[misc]  # pandas is untyped here
+    """The one-row error frame: a DataFrame that always shows its text whole.
+
+    pandas cuts cells at 50 characters in HTML and wraps wide frames into blocks in text;
+    an error's message and hint are the point of the frame, so its HTML shows every
+    character and its text form lists the fields one per line. Anything derived from it
+    (a selection, a copy) is a plain DataFrame again.
+    """
+
+    @property
+    def _constructor(self) -> Any:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
+            html = super()._repr_html_()
+        return None if html is None else str(html)
+
+    def __repr__(self) -> str:
+        if len(self) != 1:
+            with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
+                                   "display.expand_frame_repr", False):
+                return str(super().__repr__())
+        row = self.iloc[0]
+        width = max(len(str(name)) for name in self.columns)
+        lines = []
+        for name in self.columns:
+            value = row[name]
+            shown = "—" if value is None or value is pd.NA or (
+                isinstance(value, float) and value != value
+            ) else str(value)
+            lines.append(f"{str(name).rjust(width)}  {shown}".rstrip())
+        return "\n".join(lines)
+
+
 def error_frame(error: ReinferError) -> pd.DataFrame:
-    """A one-row frame describing a failed call (columns :data:`ERROR_COLUMNS`)."""
+    """A one-row frame describing a failed call (columns :data:`ERROR_COLUMNS`).
+
+    It is an :class:`ErrorFrame`: displayed, it shows the whole message and hint.
+    """
     row = error_record(error)
-    frame = pd.DataFrame(
+    frame = ErrorFrame(
         {
             "kind": pd.Series([row["kind"]], dtype="object"),
             "http_status": pd.Series([row["http_status"]], dtype="Int64"),
             "message": pd.Series([row["message"]], dtype="object"),
+            "hint": pd.Series([row["hint"]], dtype="object"),
+            "attempts": pd.Series([row["attempts"]], dtype="int64"),
             "method": pd.Series([row["method"]], dtype="object"),
             "path": pd.Series([row["path"]], dtype="object"),
             "server_ms": pd.Series([row["server_ms"]], dtype="float64"),

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .live_names import LiveNames
+    from .request import Request
     from .results import Pages
     from .sandbox import Sandbox
     from .widgets import TimingWidget
@@ -67,6 +68,14 @@ _paging_options = _arguments(
 _query_line = _arguments(
     argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets."),
     argument("params", nargs="*", help="Query parameters as name=value (line form)."),
+)
+_share_options = _arguments(
+    argument("--dry-run", action="store_true",
+             help="Show the request that would be sent (method, full URL, headers with the "
+             "token masked, body) and send nothing."),
+    argument("--curl", action="store_true",
+             help="Print the equivalent curl command, with $REINFER_TOKEN in place of the "
+             "token, and send nothing (a call already made: %%reinfer_timing --curl N)."),
 )
 _check_options = _arguments(
     argument("--no-check-spec", action="store_true",
@@ -186,6 +195,9 @@ class ReinferMagics(Magics):
     @argument("--contexts-file", help="Contexts file (default ~/.config/reinfer/contexts.json).")
     @argument("--demo", action="store_true",
               help="Start the embedded sandbox (no account, no network) and log in to it.")
+    @argument("--tutorial", action="store_true",
+              help="The tutorials' rule: the sandbox unless REINFER_ENDPOINT and REINFER_TOKEN "
+              "are both set or a context is current; says which mode and why.")
     @argument("--token-env", help=f"Environment variable with the token (default {TOKEN_ENV_VAR}).")
     @argument("--token", help="The token itself. Discouraged: it is saved in the notebook.")
     @argument("--no-check", action="store_true", help="Skip the check call (GET /auth/user).")
@@ -204,6 +216,7 @@ class ReinferMagics(Magics):
         Examples::
 
             %reinfer_login --demo
+            %reinfer_login --tutorial       # what the tutorials run: says which mode and why
             %reinfer_login --endpoint https://acme.reinfer.io
             %reinfer_login --org my-org --tenant my-tenant
             %reinfer_login --context prod
@@ -229,7 +242,10 @@ class ReinferMagics(Magics):
             token_env=args.token_env or self.token_env,
             prompt=not args.no_prompt and self._can_prompt(),
             sandbox=self._embedded_sandbox,
+            tutorial=args.tutorial,
         )
+        if args.tutorial:
+            print(login.mode_line())
         client, user = login.connect(
             check=not args.no_check, timing_log=self.timing_log, policy=self._policy(),
             max_answer_mb=self.max_answer_mb,
@@ -349,6 +365,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_paging_options
     @_check_options
     @_query_line
@@ -361,10 +378,13 @@ class ReinferMagics(Magics):
         and each further line a query parameter (`name: value` or `name=value`); `#`
         starts a comment and `{var}` expands from the notebook (URL-encoded in the path).
         An error shows a one-row error frame and fails the cell with one line.
+        --dry-run shows the request instead of sending it; --curl prints it as a curl
+        command (for a support ticket: the token stays $REINFER_TOKEN).
 
         Examples::
 
             %reinfer_get /api/v1/datasets
+            %reinfer_get --curl /api/v1/datasets
 
             %%reinfer_get -o comments --all --limit 1000
             /api/_private/sources/{project}/support-emails/comments
@@ -375,6 +395,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_check_options
     @_query_line
     @no_var_expand
@@ -393,6 +414,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_body_options
     @_paging_options
     @_check_options
@@ -413,6 +435,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_body_options
     @_check_options
     @no_var_expand
@@ -532,6 +555,10 @@ class ReinferMagics(Magics):
         check_limits(limit=getattr(args, "limit", None), max_pages=getattr(args, "max_pages", None))
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
+        if args.dry_run or args.curl:
+            return self._show_request(
+                client.prepare(method, spec.path, params=params, json=body), args
+            )
         if (
             getattr(args, "all", False)
             or getattr(args, "max_pages", None) is not None
@@ -556,6 +583,18 @@ class ReinferMagics(Magics):
         from .frames import to_frame
 
         return self._deliver(to_frame(result, max_items=getattr(args, "limit", None)), args)
+
+    def _show_request(self, request: Request, args: Any) -> None:
+        """--dry-run / --curl: print the request (nothing was sent); -o keeps it."""
+        if args.curl:
+            print(request.curl(self._token_env()))
+        else:
+            print(f"{request.describe()}\n\nDry run: nothing was sent.")
+        if args.output:
+            self._user_ns[args.output] = request
+
+    def _token_env(self) -> str:
+        return self.login.token_env if self.login is not None else self.token_env
 
     def _run_pages(
         self, client: Client, method: str, path: str, params: Any, body: Any, args: Any
@@ -613,10 +652,7 @@ class ReinferMagics(Magics):
         raise err
 
     def _show_error_frame(self, frame: pd.DataFrame) -> None:
-        import pandas as pd
-
-        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
-            display(frame)
+        display(frame)  # an ErrorFrame: whole message and hint, in HTML and in text
 
     def _deliver(self, value: Any, args: Any) -> Any:
         if args.output:
@@ -675,6 +711,12 @@ class ReinferMagics(Magics):
     @argument("--csv", metavar="PATH", help="Write the log to a CSV file.")
     @argument("--static", action="store_true", help="Show a static HTML table, not the widget.")
     @argument("--summary", action="store_true", help="Print a one-line summary.")
+    @argument("--by-path", action="store_true",
+              help="Calls and p50/p95 server and network ms per method and path template, "
+              "slowest first (one column group per endpoint). With -o, stores that table.")
+    @argument("--curl", type=int, metavar="N",
+              help="Print call N of the log (the # column; -1: the latest) as a curl "
+              "command, with $REINFER_TOKEN in place of the token.")
     @no_var_expand
     @line_magic
     def reinfer_timing(self, line: str = "") -> Any:
@@ -687,6 +729,8 @@ class ReinferMagics(Magics):
 
             %reinfer_timing                 # live widget
             %reinfer_timing -o timings      # DataFrame in `timings`
+            %reinfer_timing --by-path       # time per method and path template
+            %reinfer_timing --curl -1       # the latest call as a curl command
             %reinfer_timing --csv timings.csv
             %reinfer_timing --clear
         """
@@ -695,6 +739,16 @@ class ReinferMagics(Magics):
             self.timing_log.clear()
             print("Timing log cleared.")
             return None
+        if args.curl is not None:
+            print(self.timing_log.curl(args.curl, self._token_env()))
+            return None
+        if args.by_path:
+            from .timing_views import by_path
+
+            table = by_path(self.timing_log)
+            if args.output:
+                self._user_ns[args.output] = table
+            return table
         if args.csv:
             self.timing_log.to_csv(args.csv)
             print(f"Wrote {len(self.timing_log)} calls to {args.csv}")
