@@ -1,6 +1,8 @@
 # Two commands do all set-up on a fresh machine (only Python and pip needed):
 #   make lab    creates .venv, installs, starts JupyterLab on notebooks/ (embedded sandbox)
+#               and prints the URL that opens the first tutorial; Ctrl-C stops it
 #   make test   creates/updates .venv with the test extra and runs the whole suite
+#   make demo NB=04   runs a tutorial headless and prints it in the terminal
 # Quality gate (CI runs it before the suite): make check = ruff + mypy --strict + fast tests
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,6 +13,8 @@ LAB_PORT ?= 8888
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+LAB_ARGS ?=
+NB ?=
 
 .PHONY: lab test check lint typecheck demo bench sandbox clean
 
@@ -19,6 +23,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.installed-lab: pyproject.toml | $(PY)
+	@echo "Installing reinfer_nb with JupyterLab into $(VENV) (first run: 1-2 minutes)..."
 	$(PIP) install -q -e ".[lab]"
 	touch $@
 
@@ -27,7 +32,7 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 	touch $@ $(VENV)/.installed-lab
 
 lab: $(VENV)/.installed-lab
-	cd notebooks && ../$(PY) -m jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser $(LAB_ROOT)
+	@$(PY) -m reinfer_nb.lab --port $(LAB_PORT) --notebook-dir notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -42,7 +47,7 @@ typecheck: $(VENV)/.installed-test
 	$(PY) -m mypy
 
 demo: $(VENV)/.installed-test
-	$(PY) -m reinfer_nb.demo
+	@$(PY) -m reinfer_nb.demo $(NB)
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)

@@ -25,7 +25,7 @@ from pathlib import Path
 from _common import BENCH_DIR, ROOT, Table, machine_table, verdict
 
 SCRIPTS = ("bench_calls.py", "bench_bulk.py", "bench_scale.py", "bench_widget.py",
-           "bench_sandbox.py", "bench_spec.py")
+           "bench_sandbox.py", "bench_spec.py", "bench_comments.py")
 RESULTS = BENCH_DIR / "results"
 
 

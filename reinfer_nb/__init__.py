@@ -27,11 +27,13 @@ _EXPORTS = {
     "Token": "credentials",
     "duck": "saving",
     "error_frame": "frames",
+    "label_counts": "labels",
     "load_contexts": "credentials",
     "parse_server_timing": "timing",
     "resolve_token": "credentials",
     "start_sandbox": "sandbox",
     "to_frame": "frames",
+    "to_label_matrix": "labels",
 }
 
 __all__ = [
@@ -50,12 +52,14 @@ __all__ = [
     "__version__",
     "duck",
     "error_frame",
+    "label_counts",
     "load_contexts",
     "load_ipython_extension",
     "parse_server_timing",
     "resolve_token",
     "start_sandbox",
     "to_frame",
+    "to_label_matrix",
     "unload_ipython_extension",
 ]
 
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
     from .endpoints import Endpoint
     from .errors import ApiError, ConfigError, NetworkError, ReinferError
     from .frames import error_frame, to_frame
+    from .labels import label_counts, to_label_matrix
     from .sandbox import start_sandbox
     from .saving import SavedPull, duck
     from .timing import ServerTimingMetric, TimingLog, TimingRecord, parse_server_timing

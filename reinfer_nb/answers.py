@@ -41,8 +41,8 @@ __all__ = ["Failure", "check_status", "decode_answer", "map_requests_error"]
 class Failure:
     """What went wrong with one attempt, before it becomes an error.
 
-    ``text`` says what happened (for an API error: the platform's own message, one line,
-    bounded, token-free); ``hint`` says what to do.
+    ``text`` says what happened (for an API error: the platform's own message, verbatim
+    but bounded, token-free); ``hint`` says what to do.
     """
 
     kind: Literal["api", "network", "config"]
@@ -69,29 +69,60 @@ class Failure:
         attempts: int = 1,
         not_resent: bool = False,
     ) -> ReinferError:
-        """The error to raise for this failure, with its whole message."""
-        if self.kind == "api":
-            lead = f"HTTP {self.http_status}: {self.text or 'no message'} ({method} {path})."
-        else:
-            lead = self.text
-        parts = [lead, self.hint]
+        """The error to raise for this failure: its one-line message, detail and hint.
+
+        An API error's message is one short sentence, ``HTTP 500 from GET /api/v1/datasets
+        after 2 attempts: <the platform's message>``; what to do is its ``hint`` (the error
+        frame shows it). Network and config errors say what to do in the message too.
+        """
+        where = f"{method} {path}"
+        hint = _sentence(self.hint)
         if not_resent:
-            parts.append(
+            hint = " ".join(filter(None, [hint, (
                 f"Not re-sent automatically: a {method} may already have taken effect; "
                 "check before running it again."
-            )
-        message = " ".join(part for part in parts if part)
-        if attempts > 1:
-            message += f" (gave up after {attempts} attempts)"
+            )]))
+        if self.kind == "api":
+            detail = self.text
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            said = _one_line(detail) or "no message"
+            message = f"HTTP {self.http_status} from {where}{tries}: {said}"
+            if not_resent:
+                message += " (not re-sent: it may have taken effect)"
+        else:
+            detail = self.text.rstrip(" :;")
+            message = " ".join(filter(None, [self.text, self.hint]))
+            if not_resent:
+                message += (
+                    f" Not re-sent automatically: a {method} may already have taken effect; "
+                    "check before running it again."
+                )
+            if attempts > 1:
+                message += f" (gave up after {attempts} attempts)"
         common: dict[str, Any] = dict(
             method=method, path=path, http_status=self.http_status, timing=timing,
-            attempts=attempts,
+            attempts=attempts, detail=detail, hint=hint,
         )
         if self.kind == "api":
             return ApiError(message, payload=self.payload, retry_after=self.retry_after, **common)
         if self.kind == "config":
             return ConfigError(message, **common)
         return NetworkError(message, reason=self.reason or "connection", **common)
+
+
+# The platform's message in the one-line error: whitespace collapsed, bounded.
+_LINE_CHARS = 300
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 1] + "…"
+
+
+def _sentence(text: str) -> str:
+    """A hint written to follow a clause ("check the endpoint.") as a sentence of its own."""
+    text = text.strip()
+    return text[:1].upper() + text[1:]
 
 
 def decode_answer(body: bytes, response: requests.Response, path: str, method: str) -> Any:
@@ -201,6 +232,10 @@ def _status_hint(status: int, retry_after: str | None) -> str:
     }.get(status, "Check the request.")
 
 
+# An API error's message as the platform sent it, up to this many characters.
+_DETAIL_CHARS = 4000
+
+
 def check_status(
     data: Any,
     status: int,
@@ -219,9 +254,11 @@ def check_status(
     flag = data.get("status") if isinstance(data, dict) else None
     if flag == "error":
         message = data.get("message")
-        # One line, bounded: the server's text is shown in the cell's single error line.
-        text = redact(" ".join(message.split())) if isinstance(message, str) else ""
-        text = text if len(text) <= 300 else text[:299] + "…"
+        # Verbatim (the error frame shows it whole), but bounded against absurd answers;
+        # Failure.to_error makes the one-line version. Redacted before it is cut: a token
+        # cut in two would no longer be found.
+        text = redact(message) if isinstance(message, str) else ""
+        text = text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
         return Failure(
             "api",
             text,

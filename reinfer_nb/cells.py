@@ -9,6 +9,9 @@
 
 ``%%reinfer_post`` / ``%%reinfer_put`` body: the path line, then a JSON body.
 
+``%%reinfer_comments`` body: one option a line (:func:`parse_option_cell`), its value the
+rest of the line, unquoted (``--label Billing > Refund``).
+
 ``{var}`` expands from the notebook's namespace (``{obj.attr}``, ``{d[key]}`` and format
 specs work as in ``str.format``; ``{{`` and ``}}`` are literal braces). In the path the
 values are URL-encoded; in query parameters they are sent as they are (requests encodes
@@ -27,9 +30,10 @@ from urllib.parse import quote
 
 from .errors import ConfigError
 
-__all__ = ["CallSpec", "interpolate", "parse_body_cell", "parse_query_cell"]
+__all__ = ["CallSpec", "interpolate", "parse_body_cell", "parse_option_cell", "parse_query_cell"]
 
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]*$")
+_OPTION = re.compile(r"^(-{1,2}[A-Za-z][A-Za-z0-9-]*)(?:=|\s+|$)(.*)$")
 _FORMATTER = string.Formatter()
 
 
@@ -205,3 +209,43 @@ def parse_body_cell(
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"Invalid JSON body: {exc}. Fix it; nothing was sent.") from None
     return CallSpec(path=interpolate(path, namespace, url_encode=True), body=body, has_body=True)
+
+
+def parse_option_cell(
+    cell: str,
+    namespace: Mapping[str, Any],
+    *,
+    flags: Iterable[str] = (),
+    line_offset: int = 0,
+) -> list[str]:
+    """The options of a cell whose lines are options, as an argument list.
+
+    A line ``--name value`` gives the option and the rest of the line as its value (quotes
+    around it are removed; ``--name=value`` works too); a line of options in ``flags``
+    (options without a value) may hold several, such as ``--predictions --reviewed-only``;
+    any other line gives its words (a dataset name). ``#`` comments and ``{var}``
+    expansion as in the other cells.
+    """
+    argv: list[str] = []
+    flag_set = frozenset(flags)
+    for number, raw in enumerate((cell or "").splitlines(), start=1 + line_offset):
+        line = _strip_comment(raw)
+        if not line:
+            continue
+        line = interpolate(line, namespace, url_encode=False)
+        words = line.split()
+        if all(word in flag_set for word in words):
+            argv += words
+            continue
+        match = _OPTION.match(line)
+        if match is None:
+            if line.startswith("-"):
+                raise ConfigError(
+                    f"cell line {number}: {line!r} is not an option: write one option a line, "
+                    "such as --label Billing > Refund."
+                )
+            argv += [_unquote(word) for word in words]
+            continue
+        name, value = match.group(1), match.group(2).strip()
+        argv += [name, _unquote(value)] if value else [name]
+    return argv

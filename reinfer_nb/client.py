@@ -12,14 +12,18 @@ so that several clients, such as dev and prod, can share a log).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import functools
+import itertools
 import json as jsonlib
 import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
 from importlib.metadata import version
 from os import PathLike
 from typing import TYPE_CHECKING, Any, overload
@@ -39,12 +43,15 @@ from .errors import (
     NetworkError,
     PaginationError,
 )
-from .results import Pages, Result, check_limits
+from .request import KEEP_BODY_BYTES, Request
+from .results import Pages, Result, check_limits, server_count
 from .retry import RetryPolicy, SharedPause
 from .timing import TimingLog, TimingRecord
 from .transport import Deadline, DeadlineAdapter
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .saving import SavedPull
 
 # Reads one answer's body: the JSON (or a RawAnswer), else the Failure saying why not.
@@ -76,6 +83,15 @@ class _PolicySetting:
 
     def __set__(self, client: Client, value: Any) -> None:
         client.policy = client.policy.replace(**{self.name: value})
+
+
+# Which multi-page pull (an id) and page the current request belongs to: set by paginate
+# around each page's request, read by _send_once into the timing record. A context
+# variable, so pulls in other threads do not see each other's.
+_PAGE: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+    "reinfer_nb_page", default=None
+)
+_PULL_IDS = itertools.count(1)
 
 
 class Client:
@@ -146,6 +162,13 @@ class Client:
         )
         self._session.headers["Accept"] = "application/json"
         self._send_settings = self._transport_settings(verify, proxy)
+        ca_bundle = self._send_settings["verify"]
+        # What a curl command must repeat to reach the same place (Request.curl).
+        self._curl_transport = {
+            "insecure": ca_bundle is False,
+            "ca_bundle": ca_bundle if isinstance(ca_bundle, str) else None,
+            "no_proxy": self.endpoint.scheme == "http",
+        }
         self.check_spec = check_spec
 
     def _transport_settings(self, verify: bool | str, proxy: str | None) -> dict[str, Any]:
@@ -254,6 +277,35 @@ class Client:
                 path="/auth/user",
             )
         return user
+
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Request:
+        """The :class:`~reinfer_nb.request.Request` a call would send; nothing is sent.
+
+        Built exactly as :meth:`request` builds the call (URL, parameters, JSON body,
+        headers), without the token: ``.describe()`` shows it, ``.curl()`` shares it.
+        Raises :class:`ConfigError` for a bad path or body, as :meth:`request` would.
+        """
+        if self._token is None:
+            raise self._ended_error()
+        prepared = self._prepare(method.upper(), path, params, json, headers)
+        return self._describe(prepared)
+
+    def _describe(
+        self, prepared: requests.PreparedRequest, keep_body: int | None = None
+    ) -> Request:
+        token = self.token
+        return Request.from_prepared(
+            prepared, token_hint=token.hint, secret=token.reveal(),
+            keep_body=keep_body, transport=self._curl_transport,
+        )
 
     def request(
         self,
@@ -371,7 +423,9 @@ class Client:
         body = dict(json) if json is not None else ({} if method == "POST" else None)
         seen: set[str] = set()
         pages = items = empty = 0
+        pull = next(_PULL_IDS)  # the timing log groups this pull's pages by it
         while True:
+            marker = _PAGE.set((pull, pages + 1))
             try:
                 result = self.request(
                     method, path, params=query, json=body, idempotent=idempotent,
@@ -379,6 +433,8 @@ class Client:
                 )
             except (ApiError, NetworkError) as err:
                 raise PaginationError(err, page=pages + 1, rows=items) from err
+            finally:
+                _PAGE.reset(marker)
             pages += 1
             items += result.rows
             empty = 0 if result.rows else empty + 1
@@ -450,11 +506,14 @@ class Client:
     ) -> Pages | SavedPull:
         """Every page of a listing or query, kept even when the pull stops early.
 
-        Stops after ``limit`` rows or ``max_pages`` pages (``Pages.has_more`` then says
-        whether the server had more). A failure midway does not raise: ``Pages.error``
-        holds it and the pages before it are kept. Ctrl-C raises
+        Stops after ``limit`` rows or ``max_pages`` pages. Pages are as large as the
+        endpoint accepts (``min(limit, maximum)``, see :mod:`reinfer_nb.paging`) unless the
+        request gives its own ``limit``. ``Pages.has_more`` says whether the server had
+        more when ``limit`` or ``max_pages`` stopped the pull. A failure midway does not
+        raise: ``Pages.error`` holds it and the pages before it are kept. Ctrl-C raises
         :class:`~reinfer_nb.errors.FetchInterrupted`, whose ``pages`` keeps what was
-        fetched. ``progress`` shows a progress bar (tqdm) while it runs. A ``limit`` or
+        fetched. ``progress`` shows a progress bar (tqdm) while it runs; its total is the
+        server's count of matching rows when the answer gives one. A ``limit`` or
         ``max_pages`` below 1 raises :class:`ConfigError` before anything is sent.
 
         Pages are decoded into Arrow as they arrive and kept as compressed bytes
@@ -465,11 +524,15 @@ class Client:
         goes on with an interrupted save (see :mod:`reinfer_nb.saving`).
         """
         from .frames import paused_gc
+        from .paging import with_page_size
         from .progress import RowProgress
 
         check_limits(limit=limit, max_pages=max_pages)
         method = method.upper()
         parallel = _check_parallel(parallel)
+        params, json = with_page_size(
+            method, _path_below(self.endpoint.join(path), self.endpoint.root), params, json, limit
+        )
         decode: Decoder = decode_answer
         if columnar:
             from .columnar import PageDecoder
@@ -479,13 +542,14 @@ class Client:
             self.check_spec if check_spec is None else check_spec
         ):
             self._check_spec(method, path, params, json)  # once: the workers do not
+        mark = functools.partial(_page_of_pull, next(_PULL_IDS))
         if save is not None or resume:
             from .saving import save_pull
 
             return save_pull(
                 self, method, path, params=params, json=json, limit=limit,
                 max_pages=max_pages, progress=progress, parallel=parallel, save=save,
-                resume=resume, decode=decode,
+                resume=resume, decode=decode, mark=mark,
             )
         if parallel > 1:
             if max_pages is not None:
@@ -498,7 +562,7 @@ class Client:
             with paused_gc():
                 return fetch_parallel(
                     self, method, path, params=params, json=json, parallel=parallel,
-                    limit=limit, progress=progress, decode=decode,
+                    limit=limit, progress=progress, decode=decode, mark=mark,
                 )
         pages = Pages(method, path, limit=limit)
         bar = RowProgress(f"{method} {path}", total=limit, enabled=progress)
@@ -510,6 +574,10 @@ class Client:
                     max_items=limit, check_spec=check_spec, decode=decode,
                 ):
                     pages.results.append(result)
+                    if pages.server_count is None:
+                        count = pages.server_count = server_count(result.answer)
+                        if count is not None:
+                            bar.set_total(count if limit is None else min(count, limit))
                     rows += result.rows  # (Pages.rows would sum every page again)
                     bar.update(rows if limit is None else min(rows, limit))
         except PaginationError as err:
@@ -519,12 +587,88 @@ class Client:
             bar.close(finished=False)
             raise FetchInterrupted(pages) from None
         bar.close(finished=pages.complete)
-        if pages.complete and pages.results:
-            fetched = sum(result.rows for result in pages.results)
-            pages.has_more = pages.results[-1].continuation is not None or (
-                limit is not None and fetched > limit
-            )
+        pages.has_more = pages.complete and _more_on_server(pages)
         return pages
+
+    # -- analysis --------------------------------------------------------------------
+
+    def comments(
+        self,
+        dataset: str | None = None,
+        *,
+        source: str | None = None,
+        from_: str | date | None = None,
+        to: str | date | None = None,
+        reviewed_only: bool = False,
+        predictions: bool = False,
+        label: str | Iterable[str] | None = None,
+        property: str | Iterable[str] | Mapping[str, Any] | None = None,  # noqa: A002
+        search: str | None = None,
+        limit: int | None = None,
+        threshold: float | Mapping[str, float] = 0.5,
+        raw: bool = False,
+        progress: bool = False,
+    ) -> Any:
+        """The comments of a dataset (``"owner/name"``) or a ``source``, one tidy row each.
+
+        A dataset is read through the dataset query, so labels and predictions come with
+        each comment (``source=`` then keeps one of its sources); a source alone through
+        its comments listing. Every page is fetched (of the largest size the endpoint
+        accepts) unless ``limit`` says how many comments; ``progress`` shows a bar.
+
+        Filters (a dataset's): ``from_``/``to`` (ISO dates or date-times; a date ``to``
+        includes that day), ``reviewed_only``, ``label`` (names, e.g. ``"Billing >
+        Refund"``: comments assigned or predicted with any), ``property`` (``"NAME=VALUE"``
+        items or a mapping: user properties, ``string:``/``number:`` optional), ``search``
+        (the API's text search; it orders by relevance). ``from_``/``to`` also work on a
+        source.
+
+        Columns, in order: ``id``, ``uid``, ``source`` (owner/name), ``thread_id``,
+        ``timestamp`` (datetime64[ns, UTC]), ``subject``, ``from``, ``to``, ``cc``,
+        ``body`` (of the first message), ``messages`` (all of them), ``n_messages``, the
+        user properties (named without ``string:``/``number:``; numbers as floats),
+        ``labels`` (assigned, full names), ``reviewed`` (bool); with ``predictions``:
+        ``predicted`` (labels at or above ``threshold``, a float or one per label),
+        ``top_label`` (the most probable leaf label), ``top_probability``; and
+        ``entities`` (``{kind, name, formatted_value}``). ``attrs`` as for every frame
+        (raw pages, url, timing, ``complete``, ``has_more``) plus ``label_names``.
+
+        ``raw`` returns the JSON pages instead. Bad options raise :class:`ConfigError`
+        before any comment is fetched; an API error before the first page raises it; a
+        failure after some pages returns them with ``attrs["complete"]`` False; Ctrl-C
+        raises :class:`~reinfer_nb.comments.CommentsInterrupted` (``.frame`` keeps them).
+        """
+        from .comments import fetch_comments
+
+        return fetch_comments(
+            self, dataset, source=source, from_=from_, to=to, reviewed_only=reviewed_only,
+            predictions=predictions, label=label, property=property, search=search,
+            limit=limit, threshold=threshold, raw=raw, progress=progress,
+        )
+
+    def label_probabilities(
+        self,
+        dataset: str,
+        *,
+        source: str | None = None,
+        from_: str | date | None = None,
+        to: str | date | None = None,
+        reviewed_only: bool = False,
+        label: str | Iterable[str] | None = None,
+        property: str | Iterable[str] | Mapping[str, Any] | None = None,  # noqa: A002
+        search: str | None = None,
+        limit: int | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """The predicted probability of every label for the comments of a dataset: one row
+        per comment (index ``uid``), one column per label of the taxonomy (0.0 where the
+        model gave none), for modelling and heatmaps. Filters as in :meth:`comments`."""
+        from .comments import fetch_label_probabilities
+
+        return fetch_label_probabilities(
+            self, dataset, source=source, from_=from_, to=to, reviewed_only=reviewed_only,
+            label=label, property=property, search=search, limit=limit, progress=progress,
+        )
 
     # -- one attempt ----------------------------------------------------------------
 
@@ -589,6 +733,8 @@ class Client:
         """
         method = prepared.method or "GET"
         path = self._hide_token(_path_below(prepared.url or "", self.endpoint.root))
+        sent = self._describe(prepared, KEEP_BODY_BYTES)  # to rebuild it later, no token
+        page = _PAGE.get()
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         response: requests.Response | None = None
@@ -672,6 +818,9 @@ class Client:
             bytes_received=received,
             attempt=attempt,
             outcome="ok" if failure is None else failure.kind,
+            request=sent,
+            pull=page[0] if page is not None else None,
+            page=page[1] if page is not None else None,
         )
         self.timing_log.append(record)
         if failure is None:
@@ -780,6 +929,16 @@ def _check_parallel(parallel: int | None) -> int:
     return parallel
 
 
+@contextlib.contextmanager
+def _page_of_pull(pull: int, page: int) -> Iterator[None]:
+    """Mark the requests made inside as page ``page`` of pull ``pull`` (timing log)."""
+    marker = _PAGE.set((pull, page))
+    try:
+        yield
+    finally:
+        _PAGE.reset(marker)
+
+
 class _Bearer(str):
     """The ``Authorization`` header value: sent as it is, but its ``repr`` is masked.
 
@@ -797,6 +956,17 @@ class _Bearer(str):
 
     def __reduce__(self) -> Any:
         raise TypeError("The Authorization header cannot be pickled.")
+
+
+def _more_on_server(pages: Pages) -> bool:
+    """Whether the server holds rows past those kept: the last page fetched named a
+    next one, or ``limit`` cut rows off the pages fetched."""
+    if not pages.results:
+        return False
+    fetched = sum(result.rows for result in pages.results)  # (without parsing raw pages)
+    return pages.results[-1].continuation is not None or (
+        pages.limit is not None and fetched > pages.limit
+    )
 
 
 def _encode_json(body: Any) -> bytes | str:

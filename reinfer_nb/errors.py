@@ -22,9 +22,11 @@ One vocabulary names what went wrong:
 * ``reason``: why a network failure happened, one of :data:`REASONS`.
 
 Each error is built once, where it is raised, with its whole message; nothing edits it
-afterwards. Every error renders as one line in IPython (``_render_traceback_``), so a
-failing cell shows what happened and what to do, not a traceback. Messages never contain
-the token.
+afterwards. Besides the one-line ``message``, an error keeps its parts: ``detail`` (what
+happened; for an API error the platform's own message, verbatim) and ``hint`` (what to
+do), which the error frame shows in columns of their own. Every error renders as one
+line in IPython (``_render_traceback_``), so a failing cell shows what happened and what
+to do, not a traceback. Messages never contain the token.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ REASONS: tuple[Reason, ...] = get_args(Reason)
 class ReinferError(Exception):
     """Base class of every error this package raises on purpose.
 
-    ``message`` is the whole one-line message; ``method`` and ``path`` name the call,
+    ``message`` is the whole one-line message; ``detail`` what happened (default: the
+    message) and ``hint`` what to do (may be empty); ``method`` and ``path`` name the call,
     ``http_status`` its answer's status (if one arrived), ``timing`` the timing record of
     the last attempt and ``attempts`` how many attempts were made.
     """
@@ -90,9 +93,13 @@ class ReinferError(Exception):
         http_status: int | None = None,
         timing: TimingRecord | None = None,
         attempts: int = 1,
+        detail: str | None = None,
+        hint: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = message if detail is None else detail
+        self.hint = hint
         self.method = method
         self.path = path
         self.http_status = http_status
@@ -156,7 +163,7 @@ class ConfigError(ReinferError, ValueError):
 class _Chained(ReinferError):
     """An error about a call whose failure is the chained ``cause``: same kind and call."""
 
-    def __init__(self, message: str, cause: ReinferError) -> None:
+    def __init__(self, message: str, cause: ReinferError, *, hint: str | None = None) -> None:
         super().__init__(
             message,
             method=cause.method,
@@ -164,6 +171,8 @@ class _Chained(ReinferError):
             http_status=cause.http_status,
             timing=cause.timing,
             attempts=cause.attempts,
+            detail=cause.detail,
+            hint=cause.hint if hint is None else hint,
         )
         self.cause = cause
         self.__cause__ = cause
@@ -187,7 +196,10 @@ class PaginationError(_Chained):
 
 
 class LoginError(_Chained):
-    """The login check (``GET /auth/user``) failed; the message says what to do."""
+    """The login check (``GET /auth/user``) failed; the message says what to do.
+
+    ``detail`` is the failed check's own detail; ``hint`` the login's advice if given.
+    """
 
 
 class FetchInterrupted(KeyboardInterrupt):

@@ -3,15 +3,18 @@
 * :func:`to_frame`: the list of records of an answer (``datasets``, ``comments``...) with
   nested objects flattened to dotted columns; one object gives one row.
 * :func:`pages_to_frame`: the pages of a pagination as one frame, built once at the end.
-* :func:`error_frame`: a one-row frame with the columns of :data:`ERROR_COLUMNS`.
+* :func:`error_frame`: a one-row frame with the columns of :data:`ERROR_COLUMNS`, shown
+  whole (never cut or wrapped into blocks) in HTML and in text.
 
-``df.attrs`` keeps the HTTP status, the URL (no token), the timing record and the raw JSON,
-so nothing the server said is lost by flattening.
+Columns are typed (:func:`typed_columns`): RFC 3339 timestamps become
+``datetime64[ns, UTC]``, numbers numeric. ``df.attrs`` keeps the HTTP status, the URL (no
+token), the timing record and the raw JSON, so nothing the server said is lost.
 """
 
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +26,15 @@ from .errors import ReinferError
 from .results import Pages, RawAnswer, Result, check_limits, continuation_of, find_records
 
 __all__ = [
-    "ERROR_COLUMNS", "error_frame", "error_record", "pages_to_frame", "paused_gc", "to_frame",
+    "ERROR_COLUMNS", "ErrorFrame", "error_frame", "error_record", "pages_attrs",
+    "pages_to_frame", "paused_gc", "to_frame", "typed_columns",
 ]
 
-ERROR_COLUMNS = ("kind", "http_status", "message", "method", "path", "server_ms")
+#: The error frame's columns: ``message`` is what happened (for an API error, what the
+#: platform said, verbatim), ``hint`` what to do, ``attempts`` how many were made.
+ERROR_COLUMNS = (
+    "kind", "http_status", "message", "hint", "attempts", "method", "path", "server_ms",
+)
 
 
 class SharedJson(dict):  # type: ignore[type-arg]
@@ -202,7 +210,7 @@ def to_frame(result: Result | Any, *, max_items: int | None = None) -> pd.DataFr
     data = getattr(result, "data", result)
     key, all_records = find_records(data)
     records = all_records if max_items is None else all_records[:max_items]
-    frame = records_frame(records)
+    frame = typed_columns(records_frame(records))
     frame.attrs.update(_result_attrs(result))
     frame.attrs.update(
         records_key=key,
@@ -233,16 +241,24 @@ def pages_to_frame(
         pages = Pages("", "", list(pages), limit=max_items)
     elif max_items is not None:
         pages = Pages(pages.method, pages.path, pages.results, limit=max_items,
-                      error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more)
+                      error=pages.error, interrupted=pages.interrupted, has_more=pages.has_more,
+                      server_count=pages.server_count)
+    frame = typed_columns(_pages_records_frame(pages))
+    frame.attrs.update(pages_attrs(pages, error=error))
+    return frame
+
+
+def pages_attrs(pages: Pages, *, error: ReinferError | None = None) -> dict[str, Any]:
+    """The ``attrs`` of a frame built from ``pages`` (see :func:`pages_to_frame`)."""
     failure = error if error is not None else pages.error
-    frame = _pages_records_frame(pages)
+    attrs: dict[str, Any] = {}
     results = pages.results
     if results:
-        frame.attrs.update(_result_attrs(results[-1]))
-        frame.attrs["url"] = results[0].url
-        frame.attrs["timings"] = tuple(page.timing for page in results)
+        attrs.update(_result_attrs(results[-1]))
+        attrs["url"] = results[0].url
+        attrs["timings"] = tuple(page.timing for page in results)
     complete = failure is None and not pages.interrupted
-    frame.attrs.update(
+    attrs.update(
         records_key=pages.records_key,
         raw=RawPages(pages.results),
         pages=len(results),
@@ -251,11 +267,42 @@ def pages_to_frame(
         has_more=pages.has_more,
     )
     if failure is not None:
-        frame.attrs["error"] = error_record(failure)
+        attrs["error"] = error_record(failure)
     if not complete:
-        frame.attrs["stopped_at_page"] = (
+        attrs["stopped_at_page"] = (
             getattr(failure, "page", None) or pages.stopped_at_page or len(results) + 1
         )
+    return attrs
+
+
+# --------------------------------------------------------------------------- types
+
+# RFC 3339 date-times: date, time and an offset (dates alone stay text).
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:?\d{2})"
+)
+
+
+def typed_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with typed columns, in place: a column of RFC 3339 timestamps becomes
+    ``datetime64[ns, UTC]``, a column of numbers (and gaps) numeric. Anything else, and
+    any column that does not convert cleanly, stays as it is."""
+    for i in range(frame.shape[1]):  # by position: names may repeat
+        column = frame.iloc[:, i]
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
+            continue
+        first = next((v for v in column.array if not _missing(v)), None)
+        converted: pd.Series | None = None
+        if isinstance(first, str):
+            if _RFC3339.fullmatch(first):
+                converted = _timestamps(column)
+        elif _is_number(first) and all(_is_number(v) for v in column.dropna()):
+            try:
+                converted = pd.to_numeric(column)
+            except (ValueError, TypeError, OverflowError):  # e.g. beyond int64 and float
+                converted = None
+        if converted is not None:
+            frame.isetitem(i, converted)
     return frame
 
 
@@ -272,26 +319,93 @@ def _pages_records_frame(pages: Pages) -> pd.DataFrame:
     return records_frame(pages.records)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _timestamps(column: pd.Series) -> pd.Series | None:
+    """``column`` as UTC timestamps (gaps as NaT), or None unless it holds RFC 3339 text.
+
+    A sample (about 64 values, the last included) is checked against RFC 3339; parsing
+    then checks every value as ISO 8601 (any that is not leaves the column as text).
+    """
+    match = _RFC3339.fullmatch
+    values = column.array
+    sample = [*values[:: max(1, len(values) // 64)], values[-1]]
+    if not all(_missing(v) or (isinstance(v, str) and match(v)) for v in sample):
+        return None
+    try:
+        return pd.to_datetime(column, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    except (ValueError, TypeError, OverflowError):  # e.g. out of the ns range: stays text
+        return None
+
+
 def error_record(error: ReinferError) -> dict[str, Any]:
-    """The fields of the error frame, as a dict."""
+    """The fields of the error frame, as a dict (``message`` is the error's ``detail``)."""
     return {
         "kind": error.kind,
         "http_status": error.http_status,
-        "message": error.message,
+        "message": error.detail,
+        "hint": error.hint,
+        "attempts": error.attempts,
         "method": error.method,
         "path": error.path,
         "server_ms": error.server_ms,
     }
 
 
+class ErrorFrame(pd.DataFrame):  # type: ignore[misc]  # pandas is untyped here
+    """The one-row error frame: a DataFrame that always shows its text whole.
+
+    pandas cuts cells at 50 characters in HTML and wraps wide frames into blocks in text;
+    an error's message and hint are the point of the frame, so its HTML shows every
+    character and its text form lists the fields one per line. Anything derived from it
+    (a selection, a copy) is a plain DataFrame again.
+    """
+
+    @property
+    def _constructor(self) -> Any:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
+            html = super()._repr_html_()
+        return None if html is None else str(html)
+
+    def __repr__(self) -> str:
+        if len(self) != 1:
+            with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
+                                   "display.expand_frame_repr", False):
+                return str(super().__repr__())
+        row = self.iloc[0]
+        width = max(len(str(name)) for name in self.columns)
+        lines = []
+        for name in self.columns:
+            value = row[name]
+            shown = "—" if value is None or value is pd.NA or (
+                isinstance(value, float) and value != value
+            ) else str(value)
+            lines.append(f"{str(name).rjust(width)}  {shown}".rstrip())
+        return "\n".join(lines)
+
+
 def error_frame(error: ReinferError) -> pd.DataFrame:
-    """A one-row frame describing a failed call (columns :data:`ERROR_COLUMNS`)."""
+    """A one-row frame describing a failed call (columns :data:`ERROR_COLUMNS`).
+
+    It is an :class:`ErrorFrame`: displayed, it shows the whole message and hint.
+    """
     row = error_record(error)
-    frame = pd.DataFrame(
+    frame = ErrorFrame(
         {
             "kind": pd.Series([row["kind"]], dtype="object"),
             "http_status": pd.Series([row["http_status"]], dtype="Int64"),
             "message": pd.Series([row["message"]], dtype="object"),
+            "hint": pd.Series([row["hint"]], dtype="object"),
+            "attempts": pd.Series([row["attempts"]], dtype="int64"),
             "method": pd.Series([row["method"]], dtype="object"),
             "path": pd.Series([row["path"]], dtype="object"),
             "server_ms": pd.Series([row["server_ms"]], dtype="float64"),

@@ -11,10 +11,16 @@ The endpoint comes from the options (``endpoint``, ``org``/``tenant``, ``domain`
 ``context``, ``demo``), else ``$REINFER_ENDPOINT``, else the current context of the contexts
 file, else the embedded sandbox (when no token is configured either). The token comes from
 the ``token`` option, the chosen context, ``$REINFER_TOKEN`` (or ``token_env``), or a prompt.
+
+The tutorials follow a simpler rule (``tutorial=True``, ``%reinfer_login --tutorial``): the
+sandbox unless both ``$REINFER_ENDPOINT`` and ``$REINFER_TOKEN`` are set or a context is
+current, so a half-configured machine still runs them; :func:`tutorial_choice` says which
+mode that rule picks, and why, without starting anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +36,7 @@ if TYPE_CHECKING:
     from .sandbox import Sandbox
     from .timing import TimingLog
 
-__all__ = ["ENDPOINT_ENV_VAR", "Login", "resolve_login"]
+__all__ = ["ENDPOINT_ENV_VAR", "Login", "resolve_login", "tutorial_choice"]
 
 ENDPOINT_ENV_VAR = "REINFER_ENDPOINT"
 Mode = Literal["sandbox", "context", "endpoint"]
@@ -60,6 +66,16 @@ class Login:
     @property
     def is_sandbox(self) -> bool:
         return self.mode == "sandbox"
+
+    def mode_line(self) -> str:
+        """Which mode this login is in, and why, as one sentence (the tutorials print it)."""
+        if self.mode == "sandbox":
+            where = "the EMBEDDED SANDBOX (sample data on this machine, not a real tenant)"
+        elif self.context is not None:
+            where = f"a REAL TENANT: {self.endpoint.root} (context {self.context.name})"
+        else:
+            where = f"a REAL TENANT: {self.endpoint.root}"
+        return f"Using {where}, because {self.why}."
 
     def client(
         self,
@@ -119,19 +135,21 @@ def resolve_login(
     prompt: bool | Callable[[str], str] = False,
     environ: Mapping[str, str] | None = None,
     sandbox: Callable[[], Sandbox] | None = None,
+    tutorial: bool = False,
 ) -> Login:
     """Choose the endpoint and token of a login (see the module docstring for the order).
 
     ``sandbox`` returns the embedded sandbox when one is needed (default: start one with
     1,000 comments; the caller owns it: ``login.sandbox.stop()``). ``prompt`` is True for a
-    hidden ``getpass`` prompt, or a callable that asks for a secret. Raises
-    :class:`ConfigError` for conflicting options or when no token can be found.
+    hidden ``getpass`` prompt, or a callable that asks for a secret. ``tutorial`` applies
+    the tutorials' rule (:func:`tutorial_choice`) when no option names the endpoint.
+    Raises :class:`ConfigError` for conflicting options or when no token can be found.
     """
     try:
         return _resolve(
             endpoint=endpoint, org=org, tenant=tenant, domain=domain, context=context,
             contexts_file=contexts_file, demo=demo, token=token, token_env=token_env,
-            prompt=prompt, environ=environ, sandbox=sandbox,
+            prompt=prompt, environ=environ, sandbox=sandbox, tutorial=tutorial,
         )
     except ConfigError as err:
         refused = err
@@ -156,6 +174,7 @@ def _resolve(
     prompt: bool | Callable[[str], str] = False,
     environ: Mapping[str, str] | None = None,
     sandbox: Callable[[], Sandbox] | None = None,
+    tutorial: bool = False,
 ) -> Login:
     """What :func:`resolve_login` does (it raises this function's errors)."""
     env = os.environ if environ is None else environ
@@ -171,6 +190,19 @@ def _resolve(
         raise ConfigError(f"Choose one of {', '.join(chosen)}, not several.")
     if demo:
         return _sandbox_login(sandbox, "--demo asks for the embedded sandbox")
+    if not chosen and tutorial:
+        rule, because = tutorial_choice(
+            token=token, token_env=token_env, contexts_file=contexts_file, environ=env
+        )
+        if rule == "sandbox":
+            return _sandbox_login(sandbox, because)
+        # The rule's own choice: a current context wins over a lone $REINFER_ENDPOINT.
+        current = load_contexts(contexts_file).current_context if rule == "context" else None
+        login = _resolve(
+            context=current, contexts_file=contexts_file, token=token, token_env=token_env,
+            prompt=prompt, environ=env, sandbox=sandbox,
+        )
+        return dataclasses.replace(login, why=because)
     if not chosen:
         why = _why_sandbox(env, token, token_env, contexts_file)
         if why is not None:
@@ -208,6 +240,44 @@ def _resolve(
         environ=dict(env),
     )
     return Login(url, secret, mode, why, context=named, token_env=token_env)
+
+
+def tutorial_choice(
+    *,
+    token: str | Token | None = None,
+    token_env: str = TOKEN_ENV_VAR,
+    contexts_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Mode, str]:
+    """The tutorials' rule: which mode they use and why (nothing is started or sent).
+
+    ``endpoint`` when both ``$REINFER_ENDPOINT`` and the token (``$REINFER_TOKEN``, or
+    ``token``) are set; else ``context`` when the contexts file has a current context; else
+    ``sandbox``, with a reason that names what is missing.
+    """
+    env = os.environ if environ is None else environ
+    has_endpoint = bool(env.get(ENDPOINT_ENV_VAR))
+    has_token = token is not None or bool(env.get(token_env))
+    if has_endpoint and has_token:
+        return "endpoint", f"{ENDPOINT_ENV_VAR} and {token_env} are set"
+    try:
+        contexts = load_contexts(contexts_file)
+        current = contexts.current_context
+    except ConfigError:
+        current = None  # an unreadable contexts file configures nothing
+    else:
+        if current is not None:
+            return "context", f"{current} is the current context of {contexts.path}"
+    if has_endpoint:
+        missing = f"{ENDPOINT_ENV_VAR} is set but {token_env} is not"
+    elif has_token:
+        missing = f"{token_env} is set but {ENDPOINT_ENV_VAR} is not"
+    else:
+        missing = f"neither {ENDPOINT_ENV_VAR} nor {token_env} is set"
+    return "sandbox", (
+        f"{missing} and no context is current; set both, or make a context current, to use "
+        "your tenant"
+    )
 
 
 def _why_sandbox(

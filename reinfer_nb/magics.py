@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
+from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 from traitlets import Bool, Float, Integer, TraitError, Unicode, observe, validate
 
-from .cells import CallSpec, parse_body_cell, parse_query_cell
+from .cells import CallSpec, interpolate, parse_body_cell, parse_option_cell, parse_query_cell
 from .client import DEFAULT_MAX_ANSWER_MB, Client
 from .credentials import TOKEN_ENV_VAR
 from .errors import ConfigError, FetchInterrupted, ReinferError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .live_names import LiveNames
+    from .request import Request
     from .results import Pages
     from .sandbox import Sandbox
     from .widgets import TimingWidget
@@ -78,6 +80,14 @@ _query_line = _arguments(
     argument("path", nargs="?", help="API path (line form), e.g. /api/v1/datasets."),
     argument("params", nargs="*", help="Query parameters as name=value (line form)."),
 )
+_share_options = _arguments(
+    argument("--dry-run", action="store_true",
+             help="Show the request that would be sent (method, full URL, headers with the "
+             "token masked, body) and send nothing."),
+    argument("--curl", action="store_true",
+             help="Print the equivalent curl command, with $REINFER_TOKEN in place of the "
+             "token, and send nothing (a call already made: %%reinfer_timing --curl N)."),
+)
 _check_options = _arguments(
     argument("--no-check-spec", action="store_true",
              help="Send the call even if the API's spec does not know its path or body."),
@@ -105,7 +115,12 @@ class ReinferMagics(Magics):
         "False shows the error frame and goes on.",
     ).tag(config=True)
     display_limit = Integer(
-        50, help="Rows shown when a magic's DataFrame is displayed (0: pandas' own setting)."
+        10, help="Rows shown when a magic's DataFrame is displayed (0: pandas' own setting)."
+    ).tag(config=True)
+    display_width = Integer(
+        60,
+        help="Characters shown of a long text cell when a magic's DataFrame is displayed, "
+        "so that each row stays one line (the data keeps the whole text; 0: pandas' setting).",
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar while --all pages through.").tag(config=True)
     sandbox_comments = Integer(
@@ -159,7 +174,7 @@ class ReinferMagics(Magics):
             )
         return float(value)
 
-    @validate("retries", "sandbox_comments", "display_limit")
+    @validate("retries", "sandbox_comments", "display_limit", "display_width")
     def _whole_number(self, proposal: Any) -> int:
         value = proposal["value"]
         if value < 0:
@@ -191,6 +206,9 @@ class ReinferMagics(Magics):
     @argument("--contexts-file", help="Contexts file (default ~/.config/reinfer/contexts.json).")
     @argument("--demo", action="store_true",
               help="Start the embedded sandbox (no account, no network) and log in to it.")
+    @argument("--tutorial", action="store_true",
+              help="The tutorials' rule: the sandbox unless REINFER_ENDPOINT and REINFER_TOKEN "
+              "are both set or a context is current; says which mode and why.")
     @argument("--token-env", help=f"Environment variable with the token (default {TOKEN_ENV_VAR}).")
     @argument("--token", help="The token itself. Discouraged: it is saved in the notebook.")
     @argument("--no-check", action="store_true", help="Skip the check call (GET /auth/user).")
@@ -209,6 +227,7 @@ class ReinferMagics(Magics):
         Examples::
 
             %reinfer_login --demo
+            %reinfer_login --tutorial       # what the tutorials run: says which mode and why
             %reinfer_login --endpoint https://acme.reinfer.io
             %reinfer_login --org my-org --tenant my-tenant
             %reinfer_login --context prod
@@ -234,7 +253,10 @@ class ReinferMagics(Magics):
             token_env=args.token_env or self.token_env,
             prompt=not args.no_prompt and self._can_prompt(),
             sandbox=self._embedded_sandbox,
+            tutorial=args.tutorial,
         )
+        if args.tutorial:
+            print(login.mode_line())
         client, user = login.connect(
             check=not args.no_check, timing_log=self.timing_log, policy=self._policy(),
             max_answer_mb=self.max_answer_mb,
@@ -354,6 +376,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_paging_options
     @_bulk_options
     @_check_options
@@ -367,10 +390,13 @@ class ReinferMagics(Magics):
         and each further line a query parameter (`name: value` or `name=value`); `#`
         starts a comment and `{var}` expands from the notebook (URL-encoded in the path).
         An error shows a one-row error frame and fails the cell with one line.
+        --dry-run shows the request instead of sending it; --curl prints it as a curl
+        command (for a support ticket: the token stays $REINFER_TOKEN).
 
         Examples::
 
             %reinfer_get /api/v1/datasets
+            %reinfer_get --curl /api/v1/datasets
 
             %%reinfer_get -o comments --all --limit 1000
             /api/_private/sources/{project}/support-emails/comments
@@ -381,6 +407,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_check_options
     @_query_line
     @no_var_expand
@@ -399,6 +426,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_body_options
     @_paging_options
     @_bulk_options
@@ -420,6 +448,7 @@ class ReinferMagics(Magics):
 
     @magic_arguments()
     @_output_options
+    @_share_options
     @_body_options
     @_check_options
     @no_var_expand
@@ -434,6 +463,85 @@ class ReinferMagics(Magics):
             {"source": {"title": "New source", "language": "en"}}
         """
         return self._body_call("PUT", self.reinfer_put, line, cell)
+
+    @magic_arguments()
+    @argument("dataset", nargs="?", help="The dataset, OWNER/NAME: its comments with labels.")
+    @argument("--source", metavar="OWNER/NAME",
+              help="A source: alone, its comments (no labels); with a dataset, only the "
+              "dataset's comments from this source.")
+    @argument("--from", dest="from_", metavar="DATE",
+              help="From this ISO date or date-time (UTC unless it says).")
+    @argument("--to", metavar="DATE", help="Up to this ISO date (included) or date-time.")
+    @argument("--reviewed-only", action="store_true", help="Only comments a person reviewed.")
+    @argument("--predictions", action="store_true",
+              help="Add predicted, top_label and top_probability.")
+    @argument("--label", action="append", metavar="NAME",
+              help="Comments assigned or predicted with this label (repeatable: any of them).")
+    @argument("--property", action="append", metavar="NAME=VALUE",
+              help="User-property filter, e.g. Region=EMEA or number:NPS=9 (repeatable).")
+    @argument("--search", metavar="TEXT", help="The API's text search (orders by relevance).")
+    @argument("--threshold", type=float, metavar="P",
+              help="Probability from which a label counts as predicted (default 0.5).")
+    @argument("--limit", type=int, metavar="N", help="At most N comments (default: all).")
+    @_output_options
+    @no_var_expand
+    @line_cell_magic
+    def reinfer_comments(self, line: str = "", cell: str | None = None) -> Any:
+        """The comments of a dataset (or a source) as a tidy DataFrame, one row each.
+
+        Pages through everything (with a progress bar) unless --limit says how many.
+        Columns: id, uid, source, thread_id, timestamp (UTC), subject, from, to, cc, body,
+        messages, n_messages, the user properties, labels, reviewed, (with --predictions)
+        predicted, top_label, top_probability, and entities. The same as
+        Client.comments(...), whose keyword arguments have the options' names (from_ for
+        --from). In the cell form each line is one option; values need no quotes there.
+
+        Examples::
+
+            %reinfer_comments prod/support-triage -o df
+            %reinfer_comments prod/support-triage --predictions --from 2024-03-01 --limit 500
+            %reinfer_comments --source prod/support-emails --from 2024-12-01
+
+            %%reinfer_comments -o refunds
+            prod/support-triage
+            --label Billing > Refund
+            --property Region=EU
+            --reviewed-only
+        """
+        magic = self.reinfer_comments
+        ns = self._user_ns
+        parser = magic.parser
+        flags = [
+            name for action in parser._actions if action.nargs == 0
+            for name in action.option_strings
+        ]
+        argv = arg_split(interpolate(line, ns, url_encode=False), posix=True, strict=False)
+        argv += parse_option_cell(cell or "", ns, flags=flags, line_offset=1)
+        args = parser.parse_args(argv)
+        client = self._require_client()
+        from .comments import CommentsInterrupted, collect_comments
+
+        try:
+            value, pages = collect_comments(
+                client, args.dataset, source=args.source, from_=args.from_, to=args.to,
+                reviewed_only=args.reviewed_only, predictions=args.predictions,
+                label=args.label, property=args.property, search=args.search,
+                limit=args.limit, raw=args.raw, progress=self.progress,
+                **({} if args.threshold is None else {"threshold": args.threshold}),
+            )
+        except CommentsInterrupted as stop:
+            if args.output:
+                self._user_ns[args.output] = stop.pages.data if args.raw else stop.frame
+                print(f"Interrupted: the {stop.pages.rows} comments fetched are in "
+                      f"`{args.output}`.", file=sys.stderr)
+            raise
+        except ConfigError:
+            raise
+        except ReinferError as err:
+            return self._fail(err, args)
+        if pages.error is not None:
+            return self._fail(pages.error, args, kept=value)
+        return self._deliver(value, args)
 
     def _query_call(self, method: str, magic: Any, line: str, cell: str | None) -> Any:
         args = parse_argstring(magic, line)
@@ -460,10 +568,18 @@ class ReinferMagics(Magics):
         check_limits(limit=getattr(args, "limit", None), max_pages=getattr(args, "max_pages", None))
         params = spec.query
         body = spec.body if spec.has_body else ({} if method in ("POST", "PUT") else None)
-        if getattr(args, "all", False) or any(
-            getattr(args, name, None) not in (None, False)
-            for name in ("max_pages", "parallel", "save", "resume")
+        if args.dry_run or args.curl:
+            return self._show_request(
+                client.prepare(method, spec.path, params=params, json=body), args
+            )
+        if (
+            getattr(args, "all", False)
+            or getattr(args, "max_pages", None) is not None
+            or getattr(args, "limit", None) is not None
+            or any(getattr(args, name, None) not in (None, False)
+                   for name in ("parallel", "save", "resume"))
         ):
+            # --limit N alone pages until N rows too (a page is rarely N rows).
             return self._run_pages(client, method, spec.path, params, body, args)
         from .spec_check import spec_warnings_as_lines
 
@@ -482,6 +598,18 @@ class ReinferMagics(Magics):
         from .frames import to_frame
 
         return self._deliver(to_frame(result, max_items=getattr(args, "limit", None)), args)
+
+    def _show_request(self, request: Request, args: Any) -> None:
+        """--dry-run / --curl: print the request (nothing was sent); -o keeps it."""
+        if args.curl:
+            print(request.curl(self._token_env()))
+        else:
+            print(f"{request.describe()}\n\nDry run: nothing was sent.")
+        if args.output:
+            self._user_ns[args.output] = request
+
+    def _token_env(self) -> str:
+        return self.login.token_env if self.login is not None else self.token_env
 
     def _run_pages(
         self, client: Client, method: str, path: str, params: Any, body: Any, args: Any
@@ -547,13 +675,17 @@ class ReinferMagics(Magics):
     def _checks(self, args: Any) -> bool:
         return self.check_spec and not getattr(args, "no_check_spec", False)
 
-    def _fail(self, err: ReinferError, args: Any, kept: Pages | None = None) -> Any:
+    def _fail(self, err: ReinferError, args: Any, kept: Pages | Any = None) -> Any:
         """Show the error frame, store the result, then fail the cell (unless configured
-        not to). ``kept``: the pages fetched before a pull failed (stored in ``-o``)."""
+        not to). ``kept``: the pages fetched before a pull failed, or what the library made
+        of them (stored in ``-o``)."""
         from .frames import error_frame, pages_to_frame
+        from .results import Pages
 
         frame = error_frame(err)
-        value = frame if kept is None else pages_to_frame(kept)
+        if isinstance(kept, Pages):
+            kept = pages_to_frame(kept)
+        value = frame if kept is None else kept
         if args.output:
             self._user_ns[args.output] = value
         if not self.fail_on_error:
@@ -565,14 +697,13 @@ class ReinferMagics(Magics):
             return value
         self._show_error_frame(frame)
         if kept is not None and args.output:
-            print(f"The {kept.rows} rows fetched are in `{args.output}`.", file=sys.stderr)
+            rows = getattr(err, "rows", None)
+            rows = len(kept) if rows is None else rows
+            print(f"The {rows} rows fetched are in `{args.output}`.", file=sys.stderr)
         raise err
 
     def _show_error_frame(self, frame: pd.DataFrame) -> None:
-        import pandas as pd
-
-        with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
-            display(frame)
+        display(frame)  # an ErrorFrame: whole message and hint, in HTML and in text
 
     def _deliver(self, value: Any, args: Any) -> Any:
         if args.output:
@@ -588,8 +719,8 @@ class ReinferMagics(Magics):
         return self.client
 
     def _scope_display_options(self, *, wide: bool = False) -> None:
-        """Show at most display_limit rows (and, if wide, whole messages) of this cell's
-        frame; pandas' own settings come back after the cell."""
+        """Show at most display_limit rows, text cells cut at display_width (or, if wide,
+        whole messages) of this cell's frame; pandas' own settings come back after the cell."""
         shell = self.shell
         if shell is None:
             return
@@ -598,6 +729,9 @@ class ReinferMagics(Magics):
         options: dict[str, Any] = {}
         if self.display_limit > 0:
             options["display.max_rows"] = options["display.min_rows"] = self.display_limit
+        if self.display_width > 0:
+            # pandas cuts longer cells with "..." and shows newlines as \n: one line a row.
+            options["display.max_colwidth"] = self.display_width
         if wide:
             options["display.max_colwidth"] = options["display.max_columns"] = None
         if not options:
@@ -628,6 +762,12 @@ class ReinferMagics(Magics):
     @argument("--csv", metavar="PATH", help="Write the log to a CSV file.")
     @argument("--static", action="store_true", help="Show a static HTML table, not the widget.")
     @argument("--summary", action="store_true", help="Print a one-line summary.")
+    @argument("--by-path", action="store_true",
+              help="Calls and p50/p95 server and network ms per method and path template, "
+              "slowest first (one column group per endpoint). With -o, stores that table.")
+    @argument("--curl", type=int, metavar="N",
+              help="Print call N of the log (the # column; -1: the latest) as a curl "
+              "command, with $REINFER_TOKEN in place of the token.")
     @no_var_expand
     @line_magic
     def reinfer_timing(self, line: str = "") -> Any:
@@ -640,6 +780,8 @@ class ReinferMagics(Magics):
 
             %reinfer_timing                 # live widget
             %reinfer_timing -o timings      # DataFrame in `timings`
+            %reinfer_timing --by-path       # time per method and path template
+            %reinfer_timing --curl -1       # the latest call as a curl command
             %reinfer_timing --csv timings.csv
             %reinfer_timing --clear
         """
@@ -648,6 +790,16 @@ class ReinferMagics(Magics):
             self.timing_log.clear()
             print("Timing log cleared.")
             return None
+        if args.curl is not None:
+            print(self.timing_log.curl(args.curl, self._token_env()))
+            return None
+        if args.by_path:
+            from .timing_views import by_path
+
+            table = by_path(self.timing_log)
+            if args.output:
+                self._user_ns[args.output] = table
+            return table
         if args.csv:
             self.timing_log.to_csv(args.csv)
             print(f"Wrote {len(self.timing_log)} calls to {args.csv}")

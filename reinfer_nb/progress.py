@@ -30,15 +30,18 @@ class RowProgress:
 
     def set_total(self, total: int | None) -> None:
         """Change the expected total (e.g. to the server's count, once known)."""
-        if self._bar is not None and total is not None:
-            self._bar.total = total
-            self._bar.refresh()
+        bar = self._bar
+        if bar is not None and total is not None and total != bar.total:
+            rows = bar.n
+            bar.reset(total=total)  # (unlike setting .total, this resizes a notebook bar too)
+            bar.update(rows)
 
     def close(self, *, finished: bool) -> None:
         bar, self._bar = self._bar, None
         if bar is None:
             return
         if finished and bar.total is not None and bar.n < bar.total:
-            bar.total = bar.n  # the data ended early: that is a finished pull, not a failure
-            bar.refresh()
+            self._bar = bar
+            self.set_total(bar.n)  # the data ended early: that is a finished pull, not a failure
+            self._bar = None
         bar.close()

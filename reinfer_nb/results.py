@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from .errors import PaginationError
     from .timing import TimingRecord
 
-__all__ = ["Pages", "RawAnswer", "Result", "check_limits", "continuation_of", "find_records"]
+__all__ = [
+    "Pages", "RawAnswer", "Result", "check_limits", "continuation_of", "find_records",
+    "server_count",
+]
 
 # Keys that hold the records of a listing, most specific first.
 RECORD_KEYS = (
@@ -95,6 +98,14 @@ def continuation_of(data: Any) -> str | None:
     if value is None and isinstance(data.get("after"), str) and find_records(data)[1]:
         value = data["after"]
     return value if isinstance(value, str) and value else None
+
+
+def server_count(data: Any) -> int | None:
+    """How many rows match in all, when the answer says (the dataset query's
+    ``num_results.filtered``); None otherwise."""
+    counts = data.get("num_results") if isinstance(data, dict) else None
+    value = counts.get("filtered") if isinstance(counts, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @lru_cache(maxsize=1)
@@ -231,7 +242,9 @@ class Pages:
     * ``error``: the :class:`~reinfer_nb.errors.PaginationError` that stopped the pull, if
       one did (the pages before it are kept);
     * ``interrupted``: the pull was stopped by Ctrl-C (the pages before it are kept);
-    * ``has_more``: the server had more when ``limit`` or ``max_pages`` stopped the pull.
+    * ``has_more``: the server had more when ``limit`` or ``max_pages`` stopped the pull
+      (False when the data ended, and for a pull that did not complete);
+    * ``server_count``: how many rows match in all, when the answers say (else None).
     """
 
     method: str
@@ -241,6 +254,7 @@ class Pages:
     error: PaginationError | None = None
     interrupted: bool = False
     has_more: bool = False
+    server_count: int | None = None
 
     @property
     def complete(self) -> bool:

@@ -39,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import ApiError, ConfigError, NetworkError, PaginationError, ReinferError
 from .results import RawAnswer, Result, find_records
 from .slices import (
+    PageMark,
     Slice,
     TimeAxis,
+    _no_mark,
     axis_of,
     format_time,
     plan,
@@ -586,6 +588,7 @@ def save_pull(
     resume: bool,
     decode: Decoder,
     batch_rows: int | None = None,
+    mark: PageMark | None = None,
 ) -> SavedPull:
     """``Client.fetch_all(save=..., resume=...)``: see the module docstring. A batch of
     ``batch_rows`` rows per slice (default :data:`BATCH_ROWS`) makes one file."""
@@ -657,7 +660,8 @@ def save_pull(
         slices = [_slice_of(s) for s in manifest.slices]
         # Workers in threads even alone: Ctrl-C never lands in the middle of a write.
         pull(client, method, path, query, json, axis, slices, workers=parallel,
-             decode=decode, on_page=on_page, threaded=True, on_split=writer.on_split)
+             decode=decode, on_page=on_page, threaded=True, on_split=writer.on_split,
+             mark=mark or _no_mark)
     except KeyboardInterrupt:
         if not writer.failed:
             _flush_all(writer)

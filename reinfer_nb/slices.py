@@ -26,6 +26,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -384,6 +385,12 @@ PageHook = Callable[[Slice, Result, bool], None]
 # Told when an idle worker takes over the rest of a slice: (the slice, the new one after it).
 SplitHook = Callable[[Slice, Slice], None]
 MIN_SPLIT_ROWS = 1024  # a slice is split only if about this many rows are still ahead
+# Marks the calls made inside as page N of the pull (the timing log groups them by pull).
+PageMark = Callable[[int], AbstractContextManager[Any]]
+
+
+def _no_mark(page: int) -> AbstractContextManager[Any]:
+    return nullcontext()
 
 
 class _Pull:
@@ -406,9 +413,10 @@ class _Pull:
         max_pages: int | None = None,
         threaded: bool = False,
         on_split: SplitHook | None = None,
+        mark: PageMark = _no_mark,
     ) -> None:
         self.client, self.method, self.path = client, method, path
-        self.threaded, self.on_split = threaded, on_split
+        self.threaded, self.on_split, self.mark = threaded, on_split, mark
         self.params, self.body, self.axis = dict(params), body, axis
         self.slices = list(slices)
         self.workers = max(1, min(workers, sum(not s.done for s in self.slices)))
@@ -419,7 +427,7 @@ class _Pull:
         self.failure: BaseException | None = None
         self._queue = [s for s in self.slices if not s.done]
         self._running: list[Slice] = []
-        self._pages = 0
+        self._pages = self._calls = 0
 
     def run(self) -> None:
         """Fetch every slice; Ctrl-C stops the workers after their current page."""
@@ -519,11 +527,15 @@ class _Pull:
                     params["after"] = after
                 else:
                     body = {**(body or {}), "continuation": after}
+            with self.lock:
+                self._calls += 1
+                number = self._calls
             try:
-                result = self.client.request(
-                    self.method, self.path, params=params, json=body, idempotent=True,
-                    decode=self.decode, check_spec=False,  # checked once, before the pull
-                )
+                with self.mark(number):
+                    result = self.client.request(
+                        self.method, self.path, params=params, json=body, idempotent=True,
+                        decode=self.decode, check_spec=False,  # checked once, before the pull
+                    )
             except (ApiError, NetworkError) as err:
                 failures += 1
                 if failures > SLICE_RETRIES or not _worth_retrying(err):
@@ -620,6 +632,7 @@ def pull(
     max_pages: int | None = None,
     threaded: bool = False,
     on_split: SplitHook | None = None,
+    mark: PageMark = _no_mark,
 ) -> list[Slice]:
     """Fetch ``slices`` with ``workers`` threads; ``on_page(slice, result, last)`` sees each
     page as it arrives (from the worker's thread). A worker with nothing left to take
@@ -630,7 +643,7 @@ def pull(
     stops them and is raised. One worker runs in the calling thread unless ``threaded``."""
     work = _Pull(client, method, path, params, body, axis, slices, workers=workers,
                  decode=decode, on_page=on_page, limit=limit, max_pages=max_pages,
-                 threaded=threaded, on_split=on_split)
+                 threaded=threaded, on_split=on_split, mark=mark)
     if isinstance(slices, list):
         work.slices = slices  # the caller's list: splits show in it even after Ctrl-C
     work.run()
@@ -648,6 +661,7 @@ def fetch_parallel(
     limit: int | None,
     progress: bool,
     decode: Decoder,
+    mark: PageMark = _no_mark,
 ) -> Pages:
     """``Client.fetch_all(parallel=N)``: the pull in time slices, as :class:`Pages` in the
     order of the sequential pull (see the module docstring)."""
@@ -674,7 +688,7 @@ def fetch_parallel(
             bar.set_total(span.count)
         slices = plan(span.first, span.last, parallel * SLICES_PER_WORKER, axis.ascending)
         pull(client, method, path, query, json, axis, slices, workers=parallel, decode=decode,
-             on_page=on_page, limit=limit)
+             on_page=on_page, limit=limit, mark=mark)
     except (ApiError, NetworkError) as err:  # a probe failed: nothing fetched yet
         pages.error = PaginationError(err, page=1, rows=0)
     except KeyboardInterrupt:

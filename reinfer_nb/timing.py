@@ -25,6 +25,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .request import Request
+
 __all__ = [
     "FRAME_COLUMNS",
     "ServerTimingMetric",
@@ -173,7 +175,10 @@ class TimingRecord:
     ``client_ms`` the round trip we measured including reading the body, ``network_ms``
     what is left (``client_ms - server_ms``, never negative), ``ttfb_ms`` the time until
     the headers arrived. ``outcome`` is ``"ok"``, ``"api"`` (the platform answered with an
-    error) or ``"network"`` (no answer from the platform). No field ever holds a token.
+    error) or ``"network"`` (no answer from the platform). ``request`` describes what was
+    sent (no token; see :class:`~reinfer_nb.request.Request`), so the call can be rebuilt;
+    ``pull`` and ``page`` say which multi-page pull (an id) and page it belongs to. No field
+    ever holds a token.
     """
 
     started_at: datetime
@@ -189,6 +194,9 @@ class TimingRecord:
     bytes_received: int = 0
     attempt: int = 1
     outcome: str = "ok"
+    request: Request | None = None
+    pull: int | None = None
+    page: int | None = None
 
     @classmethod
     def from_measurement(
@@ -205,6 +213,9 @@ class TimingRecord:
         bytes_received: int = 0,
         attempt: int = 1,
         outcome: str = "ok",
+        request: Request | None = None,
+        pull: int | None = None,
+        page: int | None = None,
     ) -> TimingRecord:
         """Build a record from what the client measured and the raw ``Server-Timing``."""
         metrics = tuple(parse_server_timing(server_timing_header))
@@ -229,15 +240,20 @@ class TimingRecord:
             bytes_received=bytes_received,
             attempt=attempt,
             outcome=outcome,
+            request=request,
+            pull=pull,
+            page=page,
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict, in order; ``metrics`` as a list of dicts."""
+        """The fields as a plain dict, in order; ``metrics`` as a list of dicts and
+        ``request`` as a dict (no token)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["metrics"] = [
             {"name": m.name, "duration": m.duration, "description": m.description}
             for m in self.metrics
         ]
+        data["request"] = self.request.as_dict() if self.request is not None else None
         return data
 
 
@@ -351,6 +367,10 @@ class TimingLog:
     ``append`` is cheap (it runs on every call): no pandas, no sorting. Observers are told
     of each new record, and of ``clear()`` with None. ``maxlen`` bounds the log (the
     oldest records are dropped).
+
+    Calls are numbered from 1 in the order they were logged (the widget's ``#`` column;
+    ``%reinfer_timing --curl N``); numbers stay with their call when older ones are
+    dropped, and start again at 1 after ``clear()``.
     """
 
     def __init__(self, records: Iterable[TimingRecord] = (), *, maxlen: int | None = None):
@@ -362,6 +382,8 @@ class TimingLog:
         self._server, self._network, self._client = _Sorted(), _Sorted(), _Sorted()
         self._server_sum = self._client_sum = 0.0
         self._stale = False  # records were dropped: rebuild the statistics on next read
+        self._first = 1  # the number of the oldest record kept
+        self._endpoints: set[str] = set()
         self.extend(records)
 
     @property
@@ -373,7 +395,9 @@ class TimingLog:
         with self._lock:
             if len(self._records) == self._records.maxlen:
                 self._stale = True
+                self._first += 1
             self._records.append(record)
+            self._endpoints.add(record.endpoint)
             if not self._stale:
                 self._client._pending.append(record.client_ms)
                 if record.server_ms is not None:
@@ -399,6 +423,8 @@ class TimingLog:
                 values.reset(())
             self._server_sum = self._client_sum = 0.0
             self._stale = False
+            self._first = 1
+            self._endpoints.clear()
             observers = self._observers
         for observer in observers:
             self._notify(observer, None)
@@ -456,6 +482,56 @@ class TimingLog:
             newest_first = [self._records[-i] for i in range(1, n + 1)]
         newest_first.reverse()
         return newest_first
+
+    def last_numbered(self, n: int) -> tuple[int, list[TimingRecord]]:
+        """The ``n`` most recent records (as :meth:`last`) and the number of the first."""
+        with self._lock:
+            count = min(max(n, 0), len(self._records))
+            first = self._first + len(self._records) - count
+            newest_first = [self._records[-i] for i in range(1, count + 1)]
+        newest_first.reverse()
+        return first, newest_first
+
+    @property
+    def numbers(self) -> range:
+        """The numbers of the calls the log holds (``range(1, len + 1)`` until it drops)."""
+        with self._lock:
+            return range(self._first, self._first + len(self._records))
+
+    def call(self, number: int) -> TimingRecord:
+        """The call with this number (1 is the first logged; -1 the latest).
+
+        Raises :class:`~reinfer_nb.errors.ConfigError` saying which numbers exist.
+        """
+        from .errors import ConfigError
+
+        with self._lock:
+            count, first = len(self._records), self._first
+            index = number - first if number > 0 else count + number
+            if number != 0 and 0 <= index < count:
+                return self._records[index]
+        held = f"calls {first} to {first + count - 1}" if count else "no calls"
+        raise ConfigError(
+            f"No call {number} in the timing log (it holds {held}): see the # column of "
+            "%reinfer_timing, or use -1 for the latest call."
+        )
+
+    def curl(self, number: int, token_env: str = "REINFER_TOKEN") -> str:
+        """The curl command that repeats call ``number`` (``$<token_env>`` for the token)."""
+        from .errors import ConfigError
+
+        record = self.call(number)
+        if record.request is None:
+            raise ConfigError(
+                f"Call {number} was logged without its request, so it cannot be rebuilt."
+            )
+        return record.request.curl(token_env)
+
+    @property
+    def endpoints(self) -> frozenset[str]:
+        """The endpoints of the calls logged since the last ``clear()``."""
+        with self._lock:
+            return frozenset(self._endpoints)
 
     def summary(self) -> TimingSummary:
         """Count, medians, 95th percentiles and server share over the whole log."""

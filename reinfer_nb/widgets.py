@@ -1,10 +1,16 @@
 """The live timing-log widget, and the same view as static HTML.
 
 :class:`TimingWidget` shows a :class:`~reinfer_nb.timing.TimingLog` as it grows: a summary
-line, a table of the latest calls and a chart of server vs network time. It is built from
-standard ipywidgets (``HTML`` in a ``VBox``), so it needs no frontend extension, and its
-``text/html`` fallback keeps the table in exported notebooks and in frontends without
-widgets. :func:`render_timing_html` gives that HTML for any log or list of records.
+line, then two tabs. *Calls*: the latest calls, the pages of one ``--all`` pull grouped
+into one expandable row, a note of what is not shown, and a labelled chart of server vs
+network time. *By path*: calls and p50/p95 server and network ms per method and path
+template, one column group per endpoint. The table fits a narrow notebook (the path
+column gives way; ``host`` appears only when the log spans several endpoints).
+
+It is built from standard ipywidgets (``HTML``, ``Tab``, ``VBox``), so it needs no frontend
+extension, and its ``text/html`` fallback keeps the same view in exported notebooks and in
+frontends without widgets. :func:`render_timing_html` gives that HTML for any log or list
+of records. What is shown comes from :mod:`reinfer_nb.timing_views` (the model).
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import weakref
 from collections.abc import Iterable, Sequence
 from datetime import timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import ipywidgets as widgets
 
 from .timing import TimingLog, TimingRecord, TimingSummary, summarize
+from .timing_views import PathStats, TimingRow, TimingTable, host_of, path_stats, timing_table
 
 __all__ = ["CHART_CALLS", "TimingWidget", "render_timing_html"]
 
@@ -33,7 +39,7 @@ SERVER_COLOUR = "#4c78a8"
 NETWORK_COLOUR = "#f58518"
 UNSPLIT_COLOUR = "#bab0ac"  # calls without a server time: the round trip as one block
 _THREAD_NAME = "reinfer_nb-timing-widget"
-_PATH_CHARS = 60
+_TABS = ("Calls", "By path")
 
 
 # --------------------------------------------------------------------------- static HTML
@@ -42,53 +48,56 @@ _PATH_CHARS = 60
 def render_timing_html(
     log_or_records: TimingLog | Iterable[TimingRecord], max_rows: int = 20
 ) -> str:
-    """The summary, the table of the latest ``max_rows`` calls and the chart, as HTML."""
+    """The summary, the latest ``max_rows`` rows, the chart and the by-path table, as HTML."""
     if isinstance(log_or_records, TimingLog):
-        summary = log_or_records.summary()
-        recent = log_or_records.last(max(max_rows, CHART_CALLS))
+        log = log_or_records
+        summary = log.summary()
+        table = timing_table(log, max_rows)
+        recent = log.last(CHART_CALLS)
+        first = log.numbers.stop - len(recent)
+        stats = path_stats(log.records)
     else:
         records = list(log_or_records)
         summary = summarize(records)
-        recent = records[-max(max_rows, CHART_CALLS, 1):]
-    rows = _rows(recent, max_rows)
-    return _page(_summary_html(summary), _table_html(rows), _chart_html(recent[-CHART_CALLS:]))
+        table = timing_table(records, max_rows)
+        recent = records[-CHART_CALLS:]
+        first = len(records) - len(recent) + 1
+        stats = path_stats(records)
+    by_path = _by_path_html(stats)
+    return _page(
+        _summary_html(summary), _note_html(table), _table_html(table),
+        _chart_html(recent, first),
+        f'<details class="reinfer-timing-by-path-static"><summary>By path</summary>'
+        f"{by_path}</details>" if by_path else "",
+    )
 
 
-def _page(summary: str, table: str, chart: str) -> str:
-    return f'<div class="reinfer-timing">{summary}{table}{chart}</div>'
+def _page(*parts: str) -> str:
+    return f'<div class="reinfer-timing">{"".join(parts)}</div>'
 
 
-def _rows(records: Sequence[TimingRecord], max_rows: int) -> list[dict[str, Any]]:
-    """The table's rows for the latest ``max_rows`` records, oldest first (as the chart)."""
-    latest = records[-max_rows:] if max_rows > 0 else []
-    return [
-        {
-            "time": r.started_at,
-            "host": _host(r.endpoint),
-            "method": r.method,
-            "path": r.path,
-            "status": r.http_status,
-            "outcome": r.outcome,
-            "attempt": r.attempt,
-            "server_ms": r.server_ms,
-            "network_ms": r.network_ms,
-            "client_ms": r.client_ms,
-        }
-        for r in latest
-    ]
-
-
-def _host(endpoint: str) -> str:
-    try:
-        netloc = urlsplit(endpoint).netloc
-    except ValueError:
-        return endpoint
-    # The endpoint holds no credentials, but never show a userinfo part if one slips in.
-    return netloc.rpartition("@")[2] or endpoint
+def _row_dict(row: TimingRow) -> dict[str, Any]:
+    """A row of the table as plain data (what :attr:`TimingWidget.rows` returns)."""
+    first, last = row.first, row.last
+    return {
+        "number": row.number,
+        "time": first.started_at,
+        "host": host_of(first.endpoint),
+        "method": first.method,
+        "path": first.path,
+        "status": last.http_status,
+        "outcome": last.outcome,
+        "attempt": last.attempt,
+        "server_ms": row.server_ms,
+        "network_ms": row.network_ms,
+        "client_ms": row.client_ms,
+        "calls": row.calls,
+        "pages": row.pages if row.is_group else None,
+    }
 
 
 def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+    return "—" if value is None else f"{value:,.1f}"
 
 
 def _summary_html(s: TimingSummary) -> str:
@@ -101,82 +110,201 @@ def _summary_html(s: TimingSummary) -> str:
     )
     if s.server_share is not None:
         parts.append(f"{s.server_share:.0%} of the time on the server")
-    return f'<div class="reinfer-timing-summary">{" · ".join(parts)}</div>'
-
-
-_CELL = "padding:1px 8px;text-align:{align};white-space:nowrap"
-_HEADERS = [
-    ("time (UTC)", "left"), ("host", "left"), ("method", "left"), ("path", "left"),
-    ("status", "right"), ("server ms", "right"), ("network ms", "right"),
-    ("client ms", "right"),
-]
-
-
-def _table_html(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    head = "".join(
-        f'<th style="{_CELL.format(align=align)}">{name}</th>' for name, align in _HEADERS
-    )
-    body = "".join(_row_html(row) for row in rows)
     return (
-        '<div style="overflow-x:auto">'
-        '<table class="reinfer-timing-table" style="border-collapse:collapse;font-size:90%">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        f'<div class="reinfer-timing-summary" style="line-height:1.4">{" · ".join(parts)}'
+        "</div>"
     )
 
 
-def _row_html(row: dict[str, Any]) -> str:
+def _note_html(table: TimingTable) -> str:
+    note = table.note()
+    if not note:
+        return ""
+    return (
+        '<div class="reinfer-timing-note" style="color:#666;font-size:90%;line-height:1.4;'
+        'margin:2px 0">'
+        f"{html.escape(note)}</div>"
+    )
+
+
+# The table is a CSS grid, so that a pull's pages (inside <details>) line up with the other
+# rows; fixed columns in em, the path takes what is left and ends in an ellipsis.
+_COLUMNS = [
+    # name, header, width, align. The widths hold the values; headers may wrap to 2 lines.
+    ("number", "#", "3.4em", "right"),
+    ("time", "time", "5.4em", "left"),
+    ("host", "host", "minmax(5em,9em)", "left"),
+    ("method", "method", "5em", "left"),
+    ("path", "path", "minmax(6em,1fr)", "left"),
+    ("status", "status", "3.9em", "left"),
+    ("server", "server ms", "5em", "right"),
+    ("network", "network ms", "5.6em", "right"),
+    ("client", "client ms", "5em", "right"),
+]
+# Cell styles once per table (not on each of its 160 cells): a redraw sends less.
+_STYLE = """<style>
+.reinfer-timing-table [role=cell]{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
+padding:1px 3px}
+.reinfer-timing-table [role=columnheader]{overflow:hidden;white-space:normal;padding:1px 3px;
+font-weight:bold;align-self:end}
+.reinfer-timing-table .reinfer-timing-right{text-align:right}
+.reinfer-timing-table summary{list-style:none;cursor:pointer}
+.reinfer-timing-table summary::-webkit-details-marker{display:none}
+.reinfer-timing-table details[open]>summary .reinfer-timing-twisty{display:inline-block;
+transform:rotate(90deg)}
+.reinfer-timing-table .reinfer-timing-row:hover{background:rgba(127,127,127,.12)}
+</style>"""
+
+
+_RIGHT = ' class="reinfer-timing-right"'
+
+
+def _columns(show_host: bool) -> list[tuple[str, str, str, str]]:
+    return [c for c in _COLUMNS if show_host or c[0] != "host"]
+
+
+def _grid(show_host: bool) -> str:
+    template = " ".join(width for _, _, width, _ in _columns(show_host))
+    return f"display:grid;grid-template-columns:{template};align-items:baseline"
+
+
+def _table_html(table: TimingTable) -> str:
+    if not table.rows:
+        return ""
+    grid = _grid(table.show_host)
+    columns = _columns(table.show_host)
+    utc = ' title="UTC"'
+    head = "".join(
+        f'<span role="columnheader"{_RIGHT if align == "right" else ""}'
+        f'{utc if name == "time" else ""}>{header}</span>'
+        for name, header, _, align in columns
+    )
+    body = "".join(_row_html(row, columns, grid) for row in table.rows)
+    return (
+        f'{_STYLE}<div class="reinfer-timing-table" role="table" style="font-size:90%;'
+        f'line-height:1.4;font-variant-numeric:tabular-nums;max-width:64em">'
+        f'<div class="reinfer-timing-head" role="row" style="{grid};'
+        f'border-bottom:1px solid #ccc">{head}</div>{body}</div>'
+    )
+
+
+def _cells(
+    values: dict[str, tuple[str, str]], columns: list[tuple[str, str, str, str]], colour: str
+) -> str:
+    """The cells of one row: ``values`` maps a column to (inner HTML, title)."""
+    out = []
+    for name, _, _, align in columns:
+        inner, title = values[name]
+        style = f' style="color:{colour}"' if name == "status" and colour else ""
+        right = _RIGHT if align == "right" else ""
+        attr = f' title="{html.escape(title)}"' if title else ""
+        out.append(f'<span role="cell"{right}{style}{attr}>{inner}</span>')
+    return "".join(out)
+
+
+def _row_html(row: TimingRow, columns: list[tuple[str, str, str, str]], grid: str) -> str:
     esc = html.escape
-    when = row["time"].astimezone(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-    path = row["path"]
-    shown = path if len(path) <= _PATH_CHARS else path[: _PATH_CHARS - 1] + "…"
-    status = row["status"] if row["status"] is not None else row["outcome"]
-    if row["attempt"] > 1:
-        status = f"{status} (attempt {row['attempt']})"
-    colour = "" if row["outcome"] == "ok" else "color:#c0392b;"
-    left, right = _CELL.format(align="left"), _CELL.format(align="right")
-    cells = [
-        f'<td style="{left}">{esc(when)}</td>',
-        f'<td style="{left}">{esc(row["host"])}</td>',
-        f'<td style="{left}">{esc(row["method"])}</td>',
-        f'<td style="{left}" title="{esc(path)}"><code>{esc(shown)}</code></td>',
-        f'<td style="{colour}{right}">{esc(str(status))}</td>',
-        f'<td style="{right}">{_ms(row["server_ms"])}</td>',
-        f'<td style="{right}">{_ms(row["network_ms"])}</td>',
-        f'<td style="{right}">{_ms(row["client_ms"])}</td>',
-    ]
-    return f"<tr>{''.join(cells)}</tr>"
+    first = row.first
+    when = first.started_at.astimezone(timezone.utc)
+    colour = "" if row.ok else "#c0392b"
+    values = {
+        "number": (str(row.number), ""),
+        "time": (when.strftime("%H:%M:%S"), when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]),
+        "host": (esc(host_of(first.endpoint)), esc(first.endpoint)),
+        "method": (esc(first.method), ""),
+        "path": (f"<code>{esc(first.path)}</code>", first.path),
+        "status": (esc(row.status), row.status),
+        "server": (_ms(row.server_ms), ""),
+        "network": (_ms(row.network_ms), ""),
+        "client": (_ms(row.client_ms), ""),
+    }
+    if not row.is_group:
+        return (
+            f'<div class="reinfer-timing-row" role="row" style="{grid}">'
+            f"{_cells(values, columns, colour)}</div>"
+        )
+    values["number"] = (str(row.number), f"calls {row.number}–{row.number + row.calls - 1}")
+    values["path"] = (
+        '<span class="reinfer-timing-twisty">▸</span> '
+        f'<span class="reinfer-timing-pages">{row.pages} pages</span> · '
+        f"<code>{esc(first.path)}</code>",
+        f"{row.pages} pages, {row.calls} calls: {first.path}",
+    )
+    summary = (
+        f'<summary class="reinfer-timing-row" role="row" style="{grid}">'
+        f"{_cells(values, columns, colour)}</summary>"
+    )
+    pages = []
+    for offset, record in enumerate(row.records):
+        page = TimingRow(row.number + offset, (record,))
+        when = record.started_at.astimezone(timezone.utc)
+        page_values = {
+            **values,
+            "number": (str(page.number), ""),
+            "time": (when.strftime("%H:%M:%S"), when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]),
+            # The pages share the path: show what differs (the query, with the cursor).
+            "path": (
+                f"page {record.page} · <code>{esc(_query(record.path))}</code>",
+                record.path,
+            ),
+            "status": (esc(page.status), page.status),
+            "server": (_ms(record.server_ms), ""),
+            "network": (_ms(record.network_ms), ""),
+            "client": (_ms(record.client_ms), ""),
+        }
+        pages.append(
+            f'<div class="reinfer-timing-row reinfer-timing-page" role="row" '
+            f'style="{grid};color:#555">'
+            f"{_cells(page_values, columns, '' if page.ok else '#c0392b')}</div>"
+        )
+    return (
+        f'<details class="reinfer-timing-group">{summary}{"".join(pages)}</details>'
+    )
 
 
-def _chart_html(records: Sequence[TimingRecord]) -> str:
-    """A stacked bar per call (server below, network above), as inline SVG."""
+def _query(path: str) -> str:
+    base, sep, query = path.partition("?")
+    return f"?{query}" if sep else base
+
+
+def _chart_html(records: Sequence[TimingRecord], first_number: int = 1) -> str:
+    """A stacked bar per call (server below, network above), with axes and a legend in
+    words, as inline SVG that scales down to the output's width."""
     if not records:
         return ""
-    bar, step, height, left, top = 8, 10, 80, 52, 6
-    legend = (
-        ("server", SERVER_COLOUR), ("network", NETWORK_COLOUR),
-        ("no Server-Timing", UNSPLIT_COLOUR),
-    )
-    legend_width = sum(24 + 6 * len(name) for name, _ in legend)
-    width = left + max(step * len(records), legend_width) + 4
+    width, height = 640, 230
+    left, right, top, bottom = 64, 12, 26, 70
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(records), 12)
+    bar = max(step * 0.7, 1.0)
     totals = [
         r.server_ms + (r.network_ms or 0.0) if r.server_ms is not None else r.client_ms
         for r in records
     ]
-    peak = max(max(totals), 1e-9)
-    scale = height / peak
-    bottom = top + height
+    peak = _nice_ceiling(max(max(totals), 1e-9))
+    scale = plot_h / peak
+    base = top + plot_h
+    last_number = first_number + len(records) - 1
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bottom + 26}" '
-        f'role="img" aria-label="Server and network time of the last {len(records)} calls" '
-        'style="font:10px sans-serif">',
-        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{_ms(peak)} ms</text>',
-        f'<text x="{left - 4}" y="{bottom}" text-anchor="end">0</text>',
-        f'<line x1="{left - 1}" y1="{top}" x2="{left - 1}" y2="{bottom}" stroke="#999"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px;font:11px sans-serif" role="img" '
+        f'aria-label="Server and network time of the last {len(records)} calls">',
+        f'<text x="{left}" y="14" style="font-weight:bold">Time per call: server vs network '
+        f"(calls {first_number}–{last_number})</text>",
     ]
+    for fraction in (0.0, 0.5, 1.0):
+        y = base - fraction * plot_h
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+            f'stroke="#ddd"/><text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_tick(peak * fraction)}</text>"
+        )
+    out.append(
+        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" '
+        'text-anchor="middle">time per call (ms)</text>'
+    )
     for i, (r, total) in enumerate(zip(records, totals, strict=True)):
-        x = left + i * step
+        x = left + i * step + (step - bar) / 2
         if r.server_ms is None:
             label = f"{r.method} {r.path}: {_ms(r.client_ms)} ms, no server time"
             parts = [(total, UNSPLIT_COLOUR)]
@@ -186,37 +314,120 @@ def _chart_html(records: Sequence[TimingRecord]) -> str:
                 f"network {_ms(r.network_ms)} ms"
             )
             parts = [(r.server_ms, SERVER_COLOUR), (r.network_ms or 0.0, NETWORK_COLOUR)]
-        out.append(f"<g><title>{html.escape(label)}</title>")
-        y = float(bottom)
+        out.append(f"<g><title>#{first_number + i} {html.escape(label)}</title>")
+        y = float(base)
         for value, colour in parts:
             h = max(value, 0.0) * scale
             y -= h
             out.append(
-                f'<rect x="{x}" y="{y:.2f}" width="{bar}" height="{h:.2f}" fill="{colour}"/>'
+                f'<rect x="{x:.2f}" y="{y:.2f}" width="{bar:.2f}" height="{h:.2f}" '
+                f'fill="{colour}"/>'
             )
         out.append("</g>")
-    legend_y = bottom + 16
+    axis_y = base + 14
+    out.append(
+        f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#999"/>'
+        f'<text x="{left}" y="{axis_y}">#{first_number}</text>'
+        f'<text x="{left + len(records) * step:.1f}" y="{axis_y}" text-anchor="end">'
+        f"#{last_number}</text>"
+        f'<text x="{left + plot_w / 2:.1f}" y="{axis_y}" text-anchor="middle">'
+        "calls, oldest to newest</text>"
+    )
+    legend = (
+        ("server: the platform's own time (Server-Timing)", SERVER_COLOUR),
+        ("network: the rest of the round trip", NETWORK_COLOUR),
+        ("no Server-Timing: the whole round trip", UNSPLIT_COLOUR),
+    )
+    y = axis_y + 18
     x = left
-    for name, colour in legend:
+    for index, (name, colour) in enumerate(legend):
+        if index == 2:  # the third key on a line of its own: the legend never runs over
+            x, y = left, y + 16
         out.append(
-            f'<rect x="{x}" y="{legend_y - 8}" width="9" height="9" fill="{colour}"/>'
-            f'<text x="{x + 12}" y="{legend_y}">{name}</text>'
+            f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{y}">{html.escape(name)}</text>'
         )
-        x += 24 + 6 * len(name)
+        x += 14 + 6 * len(name) + 18
     out.append("</svg>")
     return f'<div class="reinfer-timing-chart">{"".join(out)}</div>'
+
+
+def _nice_ceiling(value: float) -> float:
+    """The axis' top: 1, 2, 2.5 or 5 times a power of ten, at least ``value``."""
+    import math
+
+    power = 10.0 ** math.floor(math.log10(value))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if factor * power >= value:
+            return factor * power
+    return 10.0 * power
+
+
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.2g}"
+
+
+def _by_path_html(stats: Sequence[PathStats]) -> str:
+    """The by-path table: method + path template, then per endpoint calls and p50/p95."""
+    if not stats:
+        return ""
+    endpoints = list(dict.fromkeys(s.endpoint for s in stats))
+    routes = list(dict.fromkeys((s.method, s.path) for s in stats))
+    cell = {(s.method, s.path, s.endpoint): s for s in stats}
+    esc = html.escape
+    td = 'style="padding:1px 6px;text-align:{};white-space:nowrap"'
+    left, right = td.format("left"), td.format("right")
+    wrap = 'style="padding:1px 6px;text-align:left;overflow-wrap:anywhere"'
+    names = ("calls", "server p50", "p95", "network p50", "p95")
+    group_head = "".join(
+        f'<th colspan="{len(names)}" {td.format("center")} title="{esc(e)}">'
+        f"{esc(host_of(e))}</th>"
+        for e in endpoints
+    )
+    stat_head = "".join(f"<th {right}>{n}</th>" for _ in endpoints for n in names)
+    rows = []
+    for method, path in routes:
+        values: list[str] = []
+        for endpoint in endpoints:
+            s = cell.get((method, path, endpoint))
+            numbers = (
+                (str(s.calls), _ms(s.server_p50_ms), _ms(s.server_p95_ms),
+                 _ms(s.network_p50_ms), _ms(s.network_p95_ms))
+                if s is not None else ("", "", "", "", "")
+            )
+            values.extend(f"<td {right}>{v}</td>" for v in numbers)
+        rows.append(
+            f"<tr><td {left}>{esc(method)}</td><td {wrap}><code>{esc(path)}</code></td>"
+            f"{''.join(values)}</tr>"
+        )
+    head = (
+        f'<tr><th {left} rowspan="2">method</th><th {left} rowspan="2">path</th>'
+        f"{group_head}</tr><tr>{stat_head}</tr>"
+        if len(endpoints) > 1
+        else f"<tr><th {left}>method</th><th {left}>path</th>{stat_head}</tr>"
+    )
+    return (
+        '<div class="reinfer-timing-by-path" style="overflow-x:auto">'
+        '<div style="color:#666;font-size:90%;margin:2px 0">Per method and path template, '
+        "slowest first (ms; p50 is the median).</div>"
+        '<table style="border-collapse:collapse;font-size:90%;'
+        f'font-variant-numeric:tabular-nums"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 # --------------------------------------------------------------------------- widget
 
 
 class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """A live view of a :class:`TimingLog`: summary, latest calls, server vs network chart.
+    """A live view of a :class:`TimingLog`: summary, then the tabs *Calls* (latest calls,
+    pulls grouped, and the server vs network chart) and *By path*.
 
     Appending to the log only marks the widget dirty; a timer thread redraws at most every
     ``refresh_interval`` seconds, so a loop of calls is not slowed by the display. A redraw
-    costs O(``max_rows`` + chart bars), whatever the log's length. ``flush()`` redraws now;
-    ``close()`` stops the updates.
+    costs O(``max_rows`` rows + chart bars), whatever the log's length; the by-path table
+    (a pass over the whole log) is drawn only while its tab is open. ``flush()`` redraws
+    now; ``close()`` stops the updates.
     """
 
     def __init__(
@@ -242,18 +453,22 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._dirty = False
         self._closed = False
         self._next_redraw = 0.0
-        self._rows: list[dict[str, Any]] = []
+        self._table = TimingTable((), 0)
+        self._by_path: list[PathStats] = []
         self._unsubscribe: Any = None
         #: How many times the widget has redrawn (tests and benchmarks read it).
         self.redraw_count = 0
         self._summary_out = widgets.HTML()
+        self._note_out = widgets.HTML()
         self._table_out = widgets.HTML()
         self._chart_out = widgets.HTML()
-        super().__init__(
-            children=(self._summary_out, self._table_out, self._chart_out), **kwargs
-        )
+        self._by_path_out = widgets.HTML()
+        self._calls_box = widgets.VBox(children=(self._note_out, self._table_out,
+                                                 self._chart_out))
+        self._tabs = widgets.Tab(children=(self._calls_box, self._by_path_out), titles=_TABS)
+        super().__init__(children=(self._summary_out, self._tabs), **kwargs)
         self.flush()
-        # A weak reference, so the log's observer list does not keep the widget alive.
+        # Weak references, so the log's observer list (and the tab) do not keep it alive.
         ref = weakref.ref(self)
 
         def on_change(_: TimingRecord | None) -> None:
@@ -261,6 +476,12 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             if widget is not None:
                 widget._mark_dirty()
 
+        def on_tab(_: Any) -> None:
+            widget = ref()
+            if widget is not None and not widget._closed:
+                widget.flush()
+
+        self._tabs.observe(on_tab, names="selected_index")
         self._unsubscribe = log.observe(on_change)
 
     # ---- state, for tests and for code that wants the current view
@@ -270,13 +491,35 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         return self._timing_log  # not ``log``: ipywidgets uses that name for its logger
 
     @property
+    def table(self) -> TimingTable:
+        """The model of the table: its rows (pulls grouped) and how many calls they hold."""
+        return self._table
+
+    @property
     def rows(self) -> list[dict[str, Any]]:
-        """The rows the table shows, oldest first (the newest call is the last row)."""
-        return list(self._rows)
+        """The rows the table shows as dicts, oldest first (the newest is the last row)."""
+        return [_row_dict(row) for row in self._table.rows]
+
+    @property
+    def by_path(self) -> list[PathStats]:
+        """The by-path table's rows, as last drawn (drawn while its tab is open)."""
+        return list(self._by_path)
+
+    @property
+    def tab_titles(self) -> tuple[str, ...]:
+        return tuple(self._tabs.titles)
+
+    def show_tab(self, title: str) -> None:
+        """Open the tab with this title (``"Calls"`` or ``"By path"``)."""
+        self._tabs.selected_index = _TABS.index(title)
 
     @property
     def summary_html(self) -> str:
         return str(self._summary_out.value)
+
+    @property
+    def note_html(self) -> str:
+        return str(self._note_out.value)
 
     @property
     def table_html(self) -> str:
@@ -285,6 +528,10 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     @property
     def chart_html(self) -> str:
         return str(self._chart_out.value)
+
+    @property
+    def by_path_html(self) -> str:
+        return str(self._by_path_out.value)
 
     @property
     def closed(self) -> bool:
@@ -328,12 +575,18 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self._next_redraw = time.monotonic() + self._refresh_interval
             log = self._timing_log
             summary = log.summary()
-            recent = log.last(max(self._max_rows, CHART_CALLS))
-            self._rows = _rows(recent, self._max_rows)
+            self._table = timing_table(log, self._max_rows)
+            first, recent = log.last_numbered(CHART_CALLS)
             # Unchanged values are not sent again: traitlets compares before notifying.
             self._summary_out.value = _summary_html(summary)
-            self._table_out.value = _table_html(self._rows)
-            self._chart_out.value = _chart_html(recent[-CHART_CALLS:])
+            self._note_out.value = _note_html(self._table)
+            self._table_out.value = _table_html(self._table)
+            self._chart_out.value = _chart_html(recent, first)
+            if self._tabs.selected_index == _TABS.index("By path"):
+                self._by_path = path_stats(log.records)
+                self._by_path_out.value = _by_path_html(self._by_path) or (
+                    "<div>No calls yet.</div>"
+                )
             self.redraw_count += 1
 
     def close(self) -> None:
@@ -351,7 +604,8 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 timer.cancel()
                 if timer is not threading.current_thread():
                     timer.join()  # also waits for a redraw in progress
-            for child in (self._summary_out, self._table_out, self._chart_out):
+            for child in (self._summary_out, self._note_out, self._table_out,
+                          self._chart_out, self._by_path_out, self._calls_box, self._tabs):
                 child.close()
         super().close()
 
@@ -368,7 +622,7 @@ class TimingWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         """The static view (also what remains once the widget is closed)."""
         if self._dirty and not self._closed:
             self.flush()
-        return _page(self.summary_html, self.table_html, self.chart_html)
+        return render_timing_html(self._timing_log, self._max_rows)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(super()._repr_mimebundle_(**kwargs) or {})

@@ -143,7 +143,7 @@ def test_a_token_with_a_character_headers_cannot_carry(paste: str, ip: Any, sb: 
 @pytest.mark.parametrize(("setting", "default"), [
     ("timeout = 0", 10.0), ("timeout = -1", 10.0), ("timeout = float('nan')", 10.0),
     ("timeout = float('inf')", 10.0), ("sandbox_comments = -1", 5000),
-    ("retries = -1", 3), ("max_answer_mb = 0", 512.0), ("display_limit = -5", 50),
+    ("retries = -1", 3), ("max_answer_mb = 0", 512.0), ("display_limit = -5", 10),
 ])
 def test_settings_that_make_no_sense_are_refused_at_config_time(
     setting: str, default: Any, ip: Any, sb: Any, caplog: pytest.LogCaptureFixture

@@ -11,6 +11,9 @@ the page shows, the kernel's timing log, a screenshot of the timing widget
 * the magics' DataFrames are rendered as HTML tables (with a ``name`` column);
 * ``%reinfer_timing`` is a live ipywidgets view (not its static ``text/html`` fallback), its
   summary and rows match the calls in the kernel's log, and it updates when a call is made;
+* in a 1,000 px window, an ``--all`` pull made from the kernel shows as one row with its page
+  count that expands to its pages, every column (``client ms`` included) is on screen and
+  readable, and the chart has words on its axes and legend (the screenshot shows this);
 * the browser console has no errors, and the page fetched nothing off loopback.
 
 Needs /usr/bin/chromium (``.ci/run`` installs Debian's package), Playwright for Python (its
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import json
+import queue
 import re
 import sys
 import time
@@ -36,13 +40,24 @@ import pytest
 
 from .support import browser as bs
 
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+except ImportError:  # the fixture skips, naming what is missing
+    PlaywrightError = PlaywrightTimeoutError = RuntimeError  # type: ignore[assignment,misc]
+
+# What reading the kernel's log can raise: the kernel's own error (RuntimeError), no reply in
+# time (TimeoutError, or queue.Empty from jupyter_client), an unreadable value.
+KERNEL_ERRORS = (RuntimeError, TimeoutError, queue.Empty, ValueError, SyntaxError)
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 SCREENSHOT = bs.ARTIFACTS / "timing_widget.png"
 WIDGET_ATTR = "data-browser-test"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-VIEWPORT = {"width": 1600, "height": 1000}
+# The narrow window of issue 16: JupyterLab's file browser open, the widget must still fit.
+VIEWPORT = {"width": 1000, "height": 1000}
 
 # Bounds of the waits, in seconds (the whole module stays well inside the timeout above).
 APP_LOAD = 60
@@ -88,9 +103,22 @@ window.__bt = {
     });
   },
   layout(v) {
-    // What a person might not see: a table wider than its output (an ancestor scrolls or
-    // clips it), a chart legend wider than its SVG (cut off).
-    const table = v.querySelector('table.reinfer-timing-table');
+    // What a person might not see: a column off the output's right edge, cut or squeezed,
+    // the table scrolled or clipped by an ancestor, a chart legend running out of its SVG.
+    const table = v.querySelector('.reinfer-timing-table');
+    const area = v.closest('.jp-OutputArea-output') || v;
+    const right = Math.min(area.getBoundingClientRect().right, window.innerWidth);
+    const hiddenColumns = !table ? [] : Array.from(table.querySelectorAll('[role=columnheader]'))
+      .filter(h => {
+        const r = h.getBoundingClientRect();
+        // The text's own width: more than its box means cut (an ellipsis, or overflow).
+        const range = document.createRange();
+        range.selectNodeContents(h);
+        const text = range.getBoundingClientRect();
+        return r.width < 4 || r.right > right + 1 || text.width > h.clientWidth + 1
+          || h.scrollWidth > h.clientWidth + 1;
+      })
+      .map(h => h.textContent.trim());
     let clippedBy = null;
     for (let e = table && table.parentElement; e && e !== document.body; e = e.parentElement) {
       const overflow = getComputedStyle(e).overflowX;
@@ -101,11 +129,17 @@ window.__bt = {
       }
     }
     const svg = v.querySelector('.reinfer-timing-chart svg');
+    const box = svg ? svg.getBoundingClientRect() : {right: 0, height: 0, width: 0};
     const texts = svg ? Array.from(svg.querySelectorAll('text')) : [];
     return {
+      outputRight: right,
+      hiddenColumns,
       clippedBy,
-      chartSvgWidth: svg ? Number(svg.getAttribute('width')) || svg.getBBox().width : 0,
-      legendRight: Math.max(0, ...texts.map(t => t.getBBox().x + t.getBBox().width)),
+      chartRight: box.right,
+      chartWidth: box.width,
+      chartHeight: box.height,
+      chartLabels: texts.map(t => t.textContent.trim()),
+      legendRight: Math.max(0, ...texts.map(t => t.getBoundingClientRect().right)),
     };
   },
   describe(name) {
@@ -134,12 +168,25 @@ window.__bt = {
           return {
             id,
             summary: v.querySelector('.reinfer-timing-summary').textContent.trim(),
-            headers: Array.from(v.querySelectorAll('table.reinfer-timing-table thead th'))
-              .map(th => th.textContent.trim()),
-            rows: Array.from(v.querySelectorAll('table.reinfer-timing-table tbody tr')).map(tr => ({
-              cells: Array.from(tr.cells).map(td => td.textContent.trim()),
-              titles: Array.from(tr.cells).map(td => td.getAttribute('title') || ''),
-            })),
+            note: (v.querySelector('.reinfer-timing-note') || {textContent: ''}).textContent.trim(),
+            tabs: Array.from(v.querySelectorAll('.lm-TabBar-tabLabel, .p-TabBar-tabLabel'))
+              .map(t => t.textContent.trim()),
+            headers: Array.from(v.querySelectorAll('.reinfer-timing-table [role=columnheader]'))
+              .map(h => h.textContent.trim()),
+            // A pull is one row (its <summary>); its pages, inside <details>, are not rows.
+            rows: Array.from(v.querySelectorAll(
+              '.reinfer-timing-table .reinfer-timing-row:not(.reinfer-timing-page)')).map(r => {
+              const cells = Array.from(r.querySelectorAll(':scope > [role=cell]'));
+              const group = r.tagName === 'SUMMARY';
+              return {
+                cells: cells.map(c => c.textContent.trim()),
+                titles: cells.map(c => c.getAttribute('title') || ''),
+                group,
+                open: group && r.parentElement.open,
+                pages: group ? Array.from(r.parentElement.querySelectorAll('.reinfer-timing-page'))
+                  .filter(p => p.getBoundingClientRect().height > 0).length : 0,
+              };
+            }),
             chartBars: v.querySelectorAll('.reinfer-timing-chart svg g rect').length,
             ...window.__bt.layout(v),
           };
@@ -164,6 +211,7 @@ class LabRun:
     kernel_error: str = ""  # why the kernel's timing log could not be read
     widget_error: str = ""  # why the widget checks could not be made
     live: dict[str, Any] = field(default_factory=dict)
+    pull: dict[str, Any] = field(default_factory=dict)  # the --all pull made for the screenshot
     console: list[dict[str, str]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     screenshot: Path | None = None
@@ -262,7 +310,7 @@ def _run_notebook(page: Any, lab: bs.JupyterLab, run: LabRun, phase: Any) -> Non
                    && window.__bt.busyPrompts(n) === 0""",
             arg=name, timeout=RUN_ALL * 1000, polling=500,
         )
-    except Exception:
+    except PlaywrightTimeoutError:
         _save_page(page, "run_all_timeout")
         raise
     run.run_all = page.evaluate("() => window.__btRunAll")
@@ -276,7 +324,7 @@ def _run_notebook(page: Any, lab: bs.JupyterLab, run: LabRun, phase: Any) -> Non
     with bs.kernel_client(lab, name) as kc:
         try:
             run.calls, run.kernel_python = _kernel_calls(kc)
-        except Exception as err:  # the tests report it, with the cells' errors
+        except KERNEL_ERRORS as err:  # the tests report it, with the cells' errors
             run.kernel_error = str(err)
             run.widget_error = f"the kernel's timing log could not be read: {err}"
             return
@@ -294,7 +342,7 @@ def _run_notebook(page: Any, lab: bs.JupyterLab, run: LabRun, phase: Any) -> Non
                 "([n, calls]) => window.__bt.widgetsShow(n, calls)",
                 arg=[name, len(run.calls)], timeout=WIDGET_SETTLE * 1000, polling=250,
             )
-        except Exception as err:  # the tests report what was seen instead
+        except PlaywrightTimeoutError as err:  # the tests report what was seen instead
             run.widget_error = (
                 f"no live timing widget showing {len(run.calls)} calls within "
                 f"{WIDGET_SETTLE}s: {str(err).splitlines()[0]}"
@@ -303,9 +351,15 @@ def _run_notebook(page: Any, lab: bs.JupyterLab, run: LabRun, phase: Any) -> Non
         phase("widget settled")
         widgets = run.widgets()
         if widgets:
-            _screenshot(page, widgets[-1]["id"], run)
             _check_live_update(page, kc, run)
             phase("live update checked")
+            _show_a_pull(page, kc, run)
+            phase(f"pull shown ({run.pull.get('calls')} calls)")
+            final = [w for c in page.evaluate("n => window.__bt.describe(n)", name)
+                     for w in c["widgets"]]
+            run.pull["widgets"] = final
+            if final:
+                _screenshot(page, final[-1]["id"], run)
     _save_page(page, "notebook")
 
 
@@ -319,10 +373,16 @@ def _kernel_calls(kc: Any) -> tuple[list[dict[str, Any]], str]:
                      "'outcome', 'attempt']].to_json(orient='records', date_format='iso', "
                      "date_unit='us')",
             "python": "__import__('sys').executable",
+            # Which pull (and page) each call belongs to: the widget groups by it.
+            "pulls": "[[r.pull, r.page] for r in get_ipython().magics_manager"
+                     ".registry['ReinferMagics'].timing_log.records]",
         },
     )
     bs.run_in_kernel(kc, "del _browser_test_timings")
-    return json.loads(ast.literal_eval(values["calls"])), ast.literal_eval(values["python"])
+    calls = json.loads(ast.literal_eval(values["calls"]))
+    for call, (pull, page) in zip(calls, ast.literal_eval(values["pulls"]), strict=True):
+        call.update(pull=pull, page=page)
+    return calls, ast.literal_eval(values["python"])
 
 
 def _check_live_update(page: Any, kc: Any, run: LabRun) -> None:
@@ -336,9 +396,10 @@ def _check_live_update(page: Any, kc: Any, run: LabRun) -> None:
     before = len(run.calls)
     bs.run_in_kernel(
         kc,
+        "from reinfer_nb.errors import ReinferError\n"
         "try:\n"
         f"    _ = get_ipython().run_line_magic('reinfer_get', '--raw ' + {path!r})\n"
-        "except Exception as err:\n"
+        "except ReinferError as err:\n"
         "    print('browser test call failed:', err)\n",
     )
     after, _ = _kernel_calls(kc)
@@ -349,7 +410,7 @@ def _check_live_update(page: Any, kc: Any, run: LabRun) -> None:
             arg=[run.notebook, len(after)], timeout=LIVE_UPDATE * 1000, polling=250,
         )
         run.live["updated"] = True
-    except Exception as err:
+    except PlaywrightTimeoutError as err:
         run.live["updated"] = False
         run.live["error"] = str(err).splitlines()[0]
     widgets = [w for c in page.evaluate("n => window.__bt.describe(n)", run.notebook)
@@ -360,6 +421,46 @@ def _check_live_update(page: Any, kc: Any, run: LabRun) -> None:
         [_row(w, w["rows"][0])["path"], _row(w, w["rows"][-1])["path"]] if w["rows"] else []
         for w in widgets
     ]
+
+
+PULL_CODE = """\
+from reinfer_nb.magics import get_client as _get_client
+_source = _get_client().get('/api/v1/sources').data['sources'][0]
+_ = get_ipython().run_cell_magic(
+    'reinfer_get', '--all --limit 200 -o _browser_test_pull',
+    f"/api/_private/sources/{_source['owner']}/{_source['name']}/comments\\nlimit: 50")
+del _browser_test_pull, _source, _get_client
+"""
+
+
+def _show_a_pull(page: Any, kc: Any, run: LabRun) -> None:
+    """An --all pull of 4 pages from the kernel; its row in the widget is then opened."""
+    bs.run_in_kernel(kc, PULL_CODE)
+    calls, _ = _kernel_calls(kc)
+    pulled = [c for c in calls if c["pull"] is not None]
+    run.pull = {"calls": len(calls), "pull_calls": len(pulled),
+                "pages": len({c["page"] for c in pulled}), "kernel_calls": calls}
+    try:
+        page.wait_for_function(
+            "([n, calls]) => window.__bt.widgetsShow(n, calls)",
+            arg=[run.notebook, len(calls)], timeout=LIVE_UPDATE * 1000, polling=250,
+        )
+        widgets = [w for c in page.evaluate("n => window.__bt.describe(n)", run.notebook)
+                   for w in c["widgets"]]
+        summary = page.locator(
+            f'[{WIDGET_ATTR}="{widgets[-1]["id"]}"] details.reinfer-timing-group > summary'
+        ).last
+        summary.scroll_into_view_if_needed()
+        summary.click()
+        page.wait_for_function(
+            "id => document.querySelector(`[data-browser-test=\"${id}\"] "
+            "details.reinfer-timing-group[open]`) !== null",
+            arg=widgets[-1]["id"], timeout=LIVE_UPDATE * 1000,
+        )
+        run.pull["opened"] = True
+    except PlaywrightTimeoutError as err:
+        run.pull["opened"] = False
+        run.pull["error"] = str(err).splitlines()[0]
 
 
 def _screenshot(page: Any, widget_id: str, run: LabRun) -> None:
@@ -376,7 +477,7 @@ def _save_page(page: Any, name: str) -> None:
     try:
         bs.ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(bs.ARTIFACTS / f"lab_{name}.png"))
-    except Exception as err:  # noqa: BLE001 - diagnostics only
+    except PlaywrightError as err:  # diagnostics only: the tests report the real failure
         bs.log(f"page screenshot failed: {err!r}")
 
 
@@ -408,21 +509,42 @@ def _shows_frame(source: str) -> bool:
 
 
 def _row(widget: dict[str, Any], row: dict[str, Any]) -> dict[str, str]:
-    """A row of the widget's table by column name; the path is the full one (its title)."""
+    """A row of the widget's table by column name. The time and the path are the whole
+    ones of their cells' titles (``YYYY-MM-DD HH:MM:SS.fff``, less the date; a pull's
+    first path)."""
     out = {}
     for i, header in enumerate(widget["headers"]):
-        key = header.split(" (")[0]  # "time (UTC)" -> "time"
-        if i < len(row["cells"]):
-            out[key] = row["titles"][i] if key == "path" and row["titles"][i] else row["cells"][i]
+        if i >= len(row["cells"]):
+            continue
+        title = row["titles"][i]
+        if header == "time" and title:
+            out[header] = title[11:]
+        elif header == "path" and title:
+            out[header] = title.split(": ", 1)[1] if row.get("group") else title
+        else:
+            out[header] = row["cells"][i]
     return out
 
 
-def _shows_call(row: dict[str, str], call: dict[str, Any]) -> bool:
-    """The row shows this call: method, full path, status and start time (UTC)."""
-    status = str(call["http_status"] if call["http_status"] is not None else call["outcome"])
-    clock = call["started_at"][11:23]  # HH:MM:SS.fff of the ISO start time, in UTC
+def _grouped(calls: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The calls as the widget's rows: the consecutive calls of one pull make one row."""
+    rows: list[list[dict[str, Any]]] = []
+    for call in calls:
+        if rows and call.get("pull") is not None and rows[-1][-1].get("pull") == call["pull"]:
+            rows[-1].append(call)
+        else:
+            rows.append([call])
+    return rows
+
+
+def _shows_call(row: dict[str, str], calls: list[dict[str, Any]]) -> bool:
+    """The row shows these calls (one, or a pull's): the first's method, full path and
+    start time (UTC), the last one's status."""
+    first, last = calls[0], calls[-1]
+    status = str(last["http_status"] if last["http_status"] is not None else last["outcome"])
+    clock = first["started_at"][11:23]  # HH:MM:SS.fff of the ISO start time, in UTC
     return (
-        (row.get("method"), row.get("path")) == (call["method"], call["path"])
+        (row.get("method"), row.get("path")) == (first["method"], first["path"])
         and row.get("status", "").startswith(status)
         and bool(row.get("time")) and clock.startswith(row["time"])
     )
@@ -505,13 +627,14 @@ def test_timing_widget_rows_match_the_calls(lab_run: LabRun) -> None:
         assert _count(widget["summary"]) == len(calls), (
             f"summary {widget['summary']!r} but the kernel logged {len(calls)} calls"
         )
-        for column in ("time", "method", "path", "status"):
-            assert any(h.split(" (")[0] == column for h in widget["headers"]), widget["headers"]
-        # The table shows the latest calls (at most 20, the widget's default), one row each,
-        # oldest first or newest first.
+        for column in ("#", "time", "method", "path", "status", "client ms"):
+            assert column in widget["headers"], widget["headers"]
+        # The table shows the latest rows (at most 20, the widget's default): one per call,
+        # or per pull; oldest first or newest first.
         rows = [_row(widget, r) for r in widget["rows"]]
-        assert len(rows) == min(len(calls), 20), f"{len(rows)} rows for {len(calls)} calls"
-        latest = calls[len(calls) - len(rows):]
+        expected = _grouped(calls)
+        assert len(rows) == min(len(expected), 20), f"{len(rows)} rows for {len(calls)} calls"
+        latest = expected[len(expected) - len(rows):]
         in_order = all(map(_shows_call, rows, latest))
         reversed_order = all(map(_shows_call, rows, reversed(latest)))
         assert in_order or reversed_order, (
@@ -538,10 +661,42 @@ def test_timing_widget_screenshot_saved(lab_run: LabRun) -> None:
     assert width > 300 and height > 100, (width, height)
     # A layout defect a person would see: the chart's legend cut off by its SVG.
     for widget in lab_run.widgets():
-        assert widget["legendRight"] <= widget["chartSvgWidth"] + 1, (
-            f"the chart's legend needs {widget['legendRight']:.0f}px but the SVG is "
-            f"{widget['chartSvgWidth']}px wide"
+        assert widget["legendRight"] <= widget["chartRight"] + 1, (
+            f"the chart's legend ends at {widget['legendRight']:.0f}px but the SVG at "
+            f"{widget['chartRight']:.0f}px"
         )
+
+
+def test_timing_widget_in_a_1000px_window_groups_a_pull(lab_run: LabRun) -> None:
+    """What the screenshot shows: the pull's pages as one row (opened: its pages below it),
+    every column readable inside the output, a chart with words on its axes and legend."""
+    pull = lab_run.pull
+    assert pull.get("widgets"), f"no widget after the pull: {pull} {lab_run.widget_error}"
+    assert (pull["pull_calls"], pull["pages"]) == (4, 4), {k: pull[k] for k in pull
+                                                           if k != "kernel_calls"}
+    assert pull.get("opened") is True, pull.get("error")
+    widget = pull["widgets"][-1]
+    print(f"widget after the pull: {widget['summary']!r}; headers {widget['headers']}; "
+          f"output right edge {widget['outputRight']:.0f}px; chart "
+          f"{widget['chartWidth']:.0f}x{widget['chartHeight']:.0f}px")
+    groups = [r for r in widget["rows"] if r["group"]]
+    assert len(groups) == 1 and groups[0]["open"] and groups[0]["pages"] == 4, widget["rows"]
+    path = widget["headers"].index("path")
+    assert "4 pages" in groups[0]["cells"][path]
+    assert _shows_call(_row(widget, groups[0]), _grouped(pull["kernel_calls"])[-1])
+    # One endpoint: no host column. All the others on screen and not cut.
+    assert widget["headers"] == ["#", "time", "method", "path", "status", "server ms",
+                                 "network ms", "client ms"]
+    assert widget["hiddenColumns"] == [], widget["hiddenColumns"]
+    assert widget["clippedBy"] is None, widget["clippedBy"]
+    assert widget["outputRight"] <= VIEWPORT["width"]
+    labels = widget["chartLabels"]
+    assert "time per call (ms)" in labels and "calls, oldest to newest" in labels
+    assert any(label.startswith("server: ") for label in labels)
+    assert any(label.startswith("network: ") for label in labels)
+    assert 120 <= widget["chartHeight"] <= 320
+    assert widget["chartRight"] <= widget["outputRight"] + 1
+    assert widget["tabs"] == ["Calls", "By path"]
 
 
 def test_no_browser_console_errors(lab_run: LabRun) -> None:

@@ -65,7 +65,8 @@ def test_5xx_is_retried_then_succeeds(client: Client, sb) -> None:
 def test_retries_are_bounded(client: Client, sb) -> None:
     sb.reset_stats()
     sb.inject("error", path=r"^/api/v1/projects$", status=500, times=10)
-    with pytest.raises(ApiError, match="gave up after 4 attempts") as info:
+    line = r"^HTTP 500 from GET /api/v1/projects after 4 attempts: "
+    with pytest.raises(ApiError, match=line) as info:
         client.get("/api/v1/projects")
     assert info.value.attempts == 4
     assert sb.stats()["calls_by_path"]["GET /api/v1/projects"] == 4

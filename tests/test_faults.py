@@ -79,7 +79,11 @@ def free_port() -> int:
 def check_error(
     err: ReinferError, kind: str, reason: str | None, method: str, words: tuple[str, ...]
 ) -> None:
-    """The error's kind and reason, and a one-line message that says what to do."""
+    """The error's kind and reason, and a one-line message; it and the hint say what to do.
+
+    An API error's message is one sentence (status, call, the platform's words); what to
+    do is its ``hint``, shown in the error frame right above the failing cell's line.
+    """
     assert err.kind == kind, err.message
     if kind == "network":
         assert isinstance(err, NetworkError) and err.reason == reason, (err.reason, err.message)
@@ -90,8 +94,11 @@ def check_error(
     assert len(lines) == 1 and "\n" not in lines[0] and "\r" not in lines[0]
     assert 20 < len(err.message) < 700
     assert PATH in err.message and method in err.message
+    said = f"{err.message} {err.hint}".lower()
     for word in words:
-        assert word.lower() in err.message.lower(), (word, err.message)
+        assert word.lower() in said, (word, err.message, err.hint)
+    if kind == "network":  # no frame column to look at in a log: the line says it all
+        assert err.hint.lower() in err.message.lower()
     assert TOKEN not in lines[0] and TOKEN not in repr(err)
 
 
@@ -189,7 +196,7 @@ def test_get_fault_persists_retries_are_bounded(case: Case, server: LoopbackServ
         err = info.value
         check_error(err, case.kind, case.reason, "GET", case.words)
         assert err.attempts == RETRIES + 1
-        assert f"gave up after {RETRIES + 1} attempts" in err.message
+        assert f"after {RETRIES + 1} attempts" in err.message
         assert len(server.requests_to(PATH)) == RETRIES + 1
         check_log(client, [case.kind] * (RETRIES + 1), case.status)
         assert err.timing is client.timing_log.records[-1]
@@ -208,7 +215,7 @@ def test_post_fault_is_not_resent(case: Case, server: LoopbackServer) -> None:
         assert err.attempts == 1 and len(server.requests_to(PATH)) == 1
         assert server.requests_to(PATH)[0].json() == {"comments": [{"id": "new"}]}
         if case.retried:  # it would have been retried as a GET: say why it was not
-            assert "not re-sent" in err.message.lower()
+            assert "not re-sent" in err.message.lower() and "not re-sent" in err.hint.lower()
         check_log(client, [case.kind], case.status)
         assert client.post(PATH, {}).attempts == 1
 
@@ -281,7 +288,7 @@ def test_retry_after_waits_are_capped(server: LoopbackServer) -> None:
         with pytest.raises(ApiError) as info:
             client.get(PATH)
     assert info.value.attempts == RETRIES + 1 and len(server.requests_to(PATH)) == RETRIES + 1
-    assert "wait 3600 s" in info.value.message
+    assert "wait 3600 s" in info.value.hint
 
 
 def test_retry_after_as_a_date(server: LoopbackServer) -> None:
@@ -559,7 +566,7 @@ def test_magics_fault_get_post_and_all(case: Case, shell: Any) -> None:
         server.reply_next(case.make())
         err = run(shell, f"%%reinfer_post -o posted\n{PATH}\n{{\"comments\": []}}")
         assert err is not None and err.kind == case.kind
-        assert shell.user_ns["posted"]["message"][0] == err.message
+        assert shell.user_ns["posted"]["message"][0] == err.detail
         # --all with a failure on page 2: the page before it is kept in -o.
         listing.fault_page, listing.fault, listing.fault_times = 2, lambda s: case.make(), 10
         for magic, body in (("reinfer_get", f"limit: {PER_PAGE}"), ("reinfer_post", "{}")):

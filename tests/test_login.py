@@ -12,7 +12,7 @@ import pytest
 
 from reinfer_nb.credentials import save_context
 from reinfer_nb.errors import ConfigError, LoginError, NetworkError
-from reinfer_nb.login import resolve_login
+from reinfer_nb.login import resolve_login, tutorial_choice
 
 from .support.servers import (
     TOKEN,
@@ -123,3 +123,49 @@ def test_plain_http_never_goes_through_a_proxy(
             assert user["username"] == "demo"
             client.get("/api/v1/projects")
         assert proxy.plain == [] and proxy.tunnels == []
+
+
+# --------------------------------------------------------------------------- the tutorials' rule
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({}, "neither REINFER_ENDPOINT nor REINFER_TOKEN is set"),
+        ({"REINFER_TOKEN": "t"}, "REINFER_TOKEN is set but REINFER_ENDPOINT is not"),
+        ({"REINFER_ENDPOINT": "https://acme.reinfer.io"},
+         "REINFER_ENDPOINT is set but REINFER_TOKEN is not"),
+    ],
+)
+def test_tutorials_use_the_sandbox_unless_both_are_set(
+    sb: Any, env: dict[str, str], words: str
+) -> None:
+    login = resolve_login(environ=env, sandbox=lambda: sb, tutorial=True)
+    assert login.is_sandbox and login.sandbox is sb
+    assert words in login.why and "no context is current" in login.why
+    line = login.mode_line()
+    assert line.startswith("Using the EMBEDDED SANDBOX") and words in line
+    assert tutorial_choice(environ=env) == ("sandbox", login.why)
+
+
+def test_tutorials_use_the_tenant_when_both_are_set(sb: Any) -> None:
+    env = {"REINFER_ENDPOINT": sb.url, "REINFER_TOKEN": sb.token}
+    login = resolve_login(environ=env, sandbox=lambda: pytest.fail("no sandbox"), tutorial=True)
+    assert login.mode == "endpoint" and login.token.reveal() == sb.token
+    assert login.mode_line() == (
+        f"Using a REAL TENANT: {sb.url}, because REINFER_ENDPOINT and REINFER_TOKEN are set."
+    )
+
+
+def test_tutorials_use_the_current_context_over_a_lone_endpoint(sb: Any, tmp_path: Path) -> None:
+    file = tmp_path / "contexts.json"
+    save_context("dev", sb.url, sb.token, path=file)
+    env = {"REINFER_ENDPOINT": "https://elsewhere.reinfer.io"}  # no token: not configured
+    login = resolve_login(contexts_file=file, environ=env, tutorial=True,
+                          sandbox=lambda: pytest.fail("no sandbox"))
+    assert login.mode == "context" and login.context_name == "dev"
+    assert login.endpoint.root == sb.url and "dev is the current context" in login.why
+    assert "(context dev)" in login.mode_line()
+    # A broken contexts file configures nothing: the sandbox, not a failure.
+    file.write_text("{not json")
+    assert tutorial_choice(contexts_file=file, environ={})[0] == "sandbox"

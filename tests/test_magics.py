@@ -70,6 +70,24 @@ def test_login_defaults_to_sandbox_without_settings(ip: Any) -> None:
     assert result.success and "embedded sandbox" in out.stdout
 
 
+def test_login_tutorial_says_which_mode_and_why(ip: Any, sb: Any) -> None:
+    """The tutorials' first cell: with only REINFER_TOKEN set it runs on the sandbox."""
+    ip.run_line_magic("config", "ReinferMagics.sandbox_comments = 50")
+    os.environ["REINFER_TOKEN"] = "not-a-real-token"
+    result, out = run(ip, "%reinfer_login --tutorial")
+    assert result.success, result.error_in_exec
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("Using the EMBEDDED SANDBOX") and first.endswith(".")
+    assert "REINFER_TOKEN is set but REINFER_ENDPOINT is not" in first
+    assert "[embedded sandbox" in second and "not-a-real-token" not in out.stdout
+    # Both set: the tenant they name, and the line says why.
+    os.environ.update(REINFER_ENDPOINT=sb.url, REINFER_TOKEN=sb.token)
+    result, out = run(ip, "%reinfer_login --tutorial")
+    assert result.success, result.error_in_exec
+    assert out.stdout.startswith(f"Using a REAL TENANT: {sb.url}, because REINFER_ENDPOINT")
+    assert sb.token not in out.stdout
+
+
 def test_login_from_environment(ip: Any, sb: Any) -> None:
     os.environ.update(REINFER_ENDPOINT=sb.url + "/api/", REINFER_TOKEN=sb.token)
     result, out = run(ip, "%reinfer_login -o c")
@@ -178,6 +196,26 @@ def test_error_frame_then_one_line_failure(ip: Any, sb: Any) -> None:
     assert any("404 Not Found" in str(o.data.get("text/plain", "")) for o in out.outputs)
     assert "Traceback" not in out.stdout + out.stderr
     assert "ApiError: HTTP 404" in out.stdout + out.stderr
+
+
+def test_error_frame_above_one_short_red_line(ip: Any, sb: Any) -> None:
+    """A retried 500: the frame shows message, hint and attempts whole (HTML and text);
+    the red line is one sentence naming the status, the call and the attempts."""
+    login(ip, sb)
+    magics(ip).retries = 1
+    sb.inject("error", path=r"^/api/v1/datasets$", status=500, times=2)
+    result, out = run(ip, "%reinfer_get -o err /api/v1/datasets")
+    err = result.error_in_exec
+    assert isinstance(err, ApiError) and err.attempts == 2
+    assert err.message.startswith("HTTP 500 from GET /api/v1/datasets after 2 attempts: 500 ")
+    (shown,) = [o.data for o in out.outputs if "text/html" in o.data]
+    hint = "The platform failed to answer: run the call again later."
+    for mime in ("text/html", "text/plain"):
+        assert err.detail in shown[mime] and hint in shown[mime], mime
+    assert "\n\n" not in shown["text/plain"]  # not wrapped into blocks of columns
+    frame = ip.user_ns["err"]
+    assert (frame.iloc[0]["hint"], frame.iloc[0]["attempts"]) == (hint, 2)
+    assert f"ApiError: {err.message}" in out.stdout + out.stderr
 
 
 def test_fail_on_error_false_returns_the_error_frame(ip: Any, sb: Any) -> None:

@@ -212,6 +212,26 @@ def test_the_scan_finds_a_token_planted_in_a_copy(
     assert done.returncode == 1 and f"cell {in_source + 1} (source): token" in done.stdout
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_login_cell_runs_with_only_a_token_set(path: Path, tmp_path: Path) -> None:
+    """A half-configured machine (REINFER_TOKEN without REINFER_ENDPOINT): the tutorials'
+    login cell says so and runs on the sandbox, instead of failing."""
+    nb = nbformat.read(path, as_version=4)
+    login = next(i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "code" and "%reinfer_login --tutorial" in c.source)
+    nb.cells = nb.cells[: login + 2]  # the login cell and the cell that uses it
+    copy = tmp_path / path.name
+    nbformat.write(nb, copy)
+    env = sandbox_env(contexts_file=str(tmp_path / "contexts.json"))
+    env["REINFER_TOKEN"] = "a-token-without-an-endpoint"
+    run = run_notebook(copy, workdir=tmp_path, env=env, timeout=CELL_TIMEOUT)
+    assert run.ok, f"{path.name}: {run.error!r}; failed cells: {run.failures}"
+    printed = "".join(text_of(out.get("text", "")) for _, out in outputs(run.nb))
+    assert "Using the EMBEDDED SANDBOX" in printed
+    assert "REINFER_TOKEN is set but REINFER_ENDPOINT is not" in printed
+    assert "a-token-without-an-endpoint" not in nbformat.writes(run.nb)
+
+
 @pytest.fixture(scope="session")
 def on_a_tenant(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, NotebookRun]:
     """Every tutorial run against a tenant named by REINFER_ENDPOINT and REINFER_TOKEN.

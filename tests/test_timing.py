@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reinfer_nb.errors import ConfigError
 from reinfer_nb.timing import (
     FRAME_COLUMNS,
     ServerTimingMetric,
@@ -329,6 +330,7 @@ def test_record_fields_in_order() -> None:
     assert names == [
         "started_at", "endpoint", "method", "path", "http_status", "server_ms", "client_ms",
         "network_ms", "ttfb_ms", "metrics", "bytes_received", "attempt", "outcome",
+        "request", "pull", "page",
     ]
 
 
@@ -580,3 +582,26 @@ def test_to_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert tuple(back.columns) == FRAME_COLUMNS
     assert back["path"].tolist() == ["/api/v1/datasets", "/api/v1/a,b?x=1"]
     assert back["server_ms"].tolist() == [10.0, 10.0]
+
+
+def test_calls_are_numbered_and_can_be_fetched_by_number() -> None:
+    log = TimingLog([record(client_ms=float(i + 1)) for i in range(5)], maxlen=3)
+    assert log.numbers == range(3, 6)
+    assert log.call(3).client_ms == 3.0 and log.call(-1).client_ms == 5.0
+    assert log.last_numbered(2) == (4, log.records[1:])
+    for missing in (1, 6, 0, -4):
+        with pytest.raises(ConfigError, match=r"No call .* \(it holds calls 3 to 5\)"):
+            log.call(missing)
+    log.clear()
+    assert log.numbers == range(1, 1)
+    with pytest.raises(ConfigError, match="holds no calls"):
+        log.call(1)
+    with pytest.raises(ConfigError, match="logged without its request"):
+        TimingLog([record()]).curl(1)
+
+
+def test_endpoints_seen() -> None:
+    log = TimingLog([record(), record()])
+    assert log.endpoints == {"https://example.reinfer.io"}
+    log.clear()
+    assert log.endpoints == frozenset()

@@ -84,6 +84,7 @@ def test_rows_and_summary(make_widget: Callable[..., TimingWidget]) -> None:
     assert [row["path"] for row in widget.rows] == ["/p2", "/p3", "/p4"]  # newest last
     newest = widget.rows[-1]
     assert newest == {
+        "number": 5,
         "time": T0 + timedelta(seconds=4),
         "host": "acme.reinfer.io",
         "method": "GET",
@@ -94,14 +95,21 @@ def test_rows_and_summary(make_widget: Callable[..., TimingWidget]) -> None:
         "server_ms": 50.0,
         "network_ms": 5.0,
         "client_ms": 55.0,
+        "calls": 1,
+        "pages": None,
     }
     summary = widget.summary_html
     assert "5 calls" in summary
     assert "server median 30.0 ms, p95 48.0 ms" in summary
     assert "network median 5.0 ms, p95 5.0 ms" in summary
     assert f"{150 / 175:.0%} of the time on the server" in summary
-    assert widget.table_html.count("<tr>") == 1 + 3  # header + max_rows
-    assert "12:00:04.000" in widget.table_html
+    assert widget.table_html.count('role="row"') == 1 + 3  # header + max_rows
+    assert ">12:00:04<" in widget.table_html and 'title="2024-05-01 12:00:04.000"' in (
+        widget.table_html
+    )
+    assert "2 of 5 calls shown" not in widget.note_html and "3 of 5 calls shown" in (
+        widget.note_html
+    )
 
 
 def test_empty_log_says_no_calls_yet(make_widget: Callable[..., TimingWidget]) -> None:
@@ -273,7 +281,7 @@ def test_chart(make_widget: Callable[..., TimingWidget]) -> None:
 def test_render_from_records() -> None:
     records = [record(i, path=f"/p{i}") for i in range(30)]
     page = render_timing_html(records, max_rows=5)
-    assert page.count("<tr>") == 1 + 5
+    assert page.count('class="reinfer-timing-row"') == 5
     assert "/p29" in page and "/p24" not in page.split("<svg")[0]
     assert "30 calls" in page
     assert page == render_timing_html(TimingLog(records), max_rows=5)
@@ -305,3 +313,91 @@ def test_appends_from_threads(make_widget: Callable[..., TimingWidget]) -> None:
         t.join()
     widget.flush()
     assert "1200 calls" in widget.summary_html and len(widget.rows) == 20
+
+
+# --------------------------------------------------------------------------- issue 16
+
+
+def page_record(i: int, pull: int, page: int) -> TimingRecord:
+    return TimingRecord.from_measurement(
+        started_at=T0 + timedelta(seconds=i), endpoint="https://acme.reinfer.io",
+        method="GET", path=f"/api/_private/sources/dev/x/comments?limit=256&after=p{page}",
+        http_status=200, server_timing_header="total;dur=10", client_ms=12.0,
+        pull=pull, page=page,
+    )
+
+
+def test_a_pull_is_one_expandable_row(make_widget: Callable[..., TimingWidget]) -> None:
+    log = TimingLog([record(0), *[page_record(1 + n, pull=1, page=n + 1) for n in range(9)],
+                     record(10)])
+    widget = make_widget(log)
+    assert [(row["number"], row["calls"], row["pages"]) for row in widget.rows] == [
+        (1, 1, None), (2, 9, 9), (11, 1, None)]
+    assert widget.table.rows[1].is_group and widget.table.calls_shown == 11
+    html_ = widget.table_html
+    # One <details> per pull: its summary is the group's row, the pages are inside it.
+    assert html_.count('<details class="reinfer-timing-group">') == 1
+    assert re.search(r'<summary class="reinfer-timing-row" role="row"[^>]*>.*9 pages', html_)
+    assert html_.count('reinfer-timing-page"') == 9 and 'title="calls 2–10"' in html_
+    assert "page 9 · <code>?limit=256&amp;after=p9</code>" in html_
+    assert widget.note_html == ""  # every call is shown
+
+
+def test_the_note_says_what_is_hidden(make_widget: Callable[..., TimingWidget]) -> None:
+    widget = make_widget(TimingLog([record(i) for i in range(31)]))
+    assert "20 of 31 calls shown (the latest)" in widget.note_html
+    assert "20 of 31 calls shown" in render_timing_html(widget.timing_log)
+
+
+def test_host_column_only_for_several_endpoints(
+    make_widget: Callable[..., TimingWidget],
+) -> None:
+    log = TimingLog([record(0), record(1)])
+    widget = make_widget(log, refresh_interval=60)
+    headers = re.findall(r'role="columnheader"[^>]*>([^<]+)<', widget.table_html)
+    assert headers == ["#", "time", "method", "path", "status", "server ms", "network ms",
+                       "client ms"]
+    log.append(record(2, endpoint="https://prod.reinfer.io"))
+    widget.flush()
+    headers = re.findall(r'role="columnheader"[^>]*>([^<]+)<', widget.table_html)
+    assert headers[2] == "host" and ">prod.reinfer.io<" in widget.table_html
+
+
+def test_the_table_fits_a_narrow_notebook(make_widget: Callable[..., TimingWidget]) -> None:
+    """Fixed columns add up to little; only the path column stretches and ends in '…'."""
+    widget = make_widget(TimingLog([record(0, path="/api/" + "x" * 300)]))
+    template = re.search(r"grid-template-columns:([^;\"]+)", widget.table_html)
+    assert template is not None
+    fixed = [float(part[:-2]) for part in template.group(1).split() if part.endswith("em")]
+    assert sum(fixed) < 40  # about 470 px at 90% of 13 px: a path column always fits
+    assert "minmax(6em,1fr)" in template.group(1)
+    assert "text-overflow:ellipsis" in widget.table_html
+
+
+def test_the_chart_is_labelled(make_widget: Callable[..., TimingWidget]) -> None:
+    widget = make_widget(TimingLog([record(i) for i in range(5)]))
+    chart = widget.chart_html
+    texts = re.findall(r"<text[^>]*>([^<]+)</text>", chart)
+    assert "time per call (ms)" in texts and "calls, oldest to newest" in texts
+    assert "#1" in texts and "#5" in texts
+    assert any(t.startswith("server: the platform") for t in texts)
+    assert any(t.startswith("network: the rest of the round trip") for t in texts)
+    assert any(t.startswith("Time per call: server vs network") for t in texts)
+    height = re.search(r'viewBox="0 0 (\d+) (\d+)"', chart)
+    assert height is not None and 150 <= int(height.group(2)) <= 300
+
+
+def test_by_path_tab(make_widget: Callable[..., TimingWidget]) -> None:
+    log = TimingLog([record(0, path="/api/v1/datasets/dev"), record(1, path="/api/v1/projects"),
+                     record(2, path="/api/v1/datasets/prod", endpoint="https://prod.reinfer.io")])
+    widget = make_widget(log, refresh_interval=60)
+    assert widget.tab_titles == ("Calls", "By path")
+    assert widget.by_path == [] and widget.by_path_html == ""  # drawn when opened
+    widget.show_tab("By path")
+    assert [(s.path, s.calls) for s in widget.by_path] == [
+        ("/api/v1/datasets/{owner}", 1), ("/api/v1/datasets/{owner}", 1),
+        ("/api/v1/projects", 1)]
+    html_ = widget.by_path_html
+    assert "<code>/api/v1/datasets/{owner}</code>" in html_
+    assert 'colspan="5"' in html_ and ">prod.reinfer.io<" in html_  # a group per endpoint
+    assert "server p50" in html_ and "network p50" in html_

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # tests/support/browser.py -> the repository
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = REPO / "notebooks" / "01_getting_started.ipynb"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -369,6 +369,8 @@ def jupyterlab(root: Path, home: Path) -> Iterator[JupyterLab]:
 @contextmanager
 def launch_chromium(playwright: Any) -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright; closed (or killed) at the end."""
+    from playwright.sync_api import Error as PlaywrightError
+
     browser = playwright.chromium.launch(
         executable_path=str(CHROMIUM),
         headless=True,
@@ -380,7 +382,7 @@ def launch_chromium(playwright: Any) -> Iterator[Any]:
     finally:
         try:
             browser.close()
-        except Exception as err:  # noqa: BLE001 - the driver will kill it when it stops
+        except PlaywrightError as err:  # the driver will kill it when it stops
             log(f"closing Chromium failed: {err!r}")
 
 
