@@ -608,6 +608,9 @@ class Client:
         threshold: float | Mapping[str, float] = 0.5,
         raw: bool = False,
         progress: bool = False,
+        parallel: int | None = 4,
+        save: str | PathLike[str] | None = None,
+        resume: bool = False,
     ) -> Any:
         """The comments of a dataset (``"owner/name"``) or a ``source``, one tidy row each.
 
@@ -633,6 +636,14 @@ class Client:
         ``entities`` (``{kind, name, formatted_value}``). ``attrs`` as for every frame
         (raw pages, url, timing, ``complete``, ``has_more``) plus ``label_names``.
 
+        ``parallel`` workers fetch time slices at once (see :mod:`reinfer_nb.slices`; a
+        pull of a page or two, one with a ``limit`` or one ordered by ``search`` stays
+        sequential).
+        ``save=PATH`` writes the tidy rows to Parquet as they arrive instead (a directory
+        partitioned by month, or ``PATH.parquet``) and returns a
+        :class:`~reinfer_nb.saving.SavedPull`; ``resume`` goes on with an interrupted save
+        (see :mod:`reinfer_nb.saving`).
+
         ``raw`` returns the JSON pages instead. Bad options raise :class:`ConfigError`
         before any comment is fetched; an API error before the first page raises it; a
         failure after some pages returns them with ``attrs["complete"]`` False; Ctrl-C
@@ -643,7 +654,8 @@ class Client:
         return fetch_comments(
             self, dataset, source=source, from_=from_, to=to, reviewed_only=reviewed_only,
             predictions=predictions, label=label, property=property, search=search,
-            limit=limit, threshold=threshold, raw=raw, progress=progress,
+            limit=limit, threshold=threshold, raw=raw, progress=progress, parallel=parallel,
+            save=save, resume=resume,
         )
 
     def label_probabilities(

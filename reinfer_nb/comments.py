@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
@@ -34,8 +35,11 @@ from .errors import ConfigError, FetchInterrupted
 from .labels import label_name, parent_labels
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from .client import Client
-    from .results import Pages
+    from .results import Pages, Result
+    from .saving import SavedPull
 
 __all__ = [
     "COLUMNS",
@@ -49,6 +53,8 @@ __all__ = [
     "fetch_label_probabilities",
     "parse_moment",
     "plan",
+    "save_comments",
+    "tidy_table",
 ]
 
 log = logging.getLogger("reinfer_nb")
@@ -61,6 +67,7 @@ COLUMNS = (
 )
 PREDICTION_COLUMNS = ("predicted", "top_label", "top_probability")
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_PARALLEL = 4  # workers for a pull that can be cut in time slices
 
 Threshold = float | Mapping[str, float]
 
@@ -103,6 +110,10 @@ class Plan:
 
 def fetch_comments(client: Client, dataset: str | None = None, **options: Any) -> Any:
     """What :meth:`Client.comments <reinfer_nb.client.Client.comments>` does (see there)."""
+    if options.get("save") is not None or options.get("resume"):
+        return save_comments(client, dataset, **options)
+    options.pop("save", None)
+    options.pop("resume", None)
     return collect_comments(client, dataset, **options)[0]
 
 
@@ -112,14 +123,62 @@ def collect_comments(
     *,
     raw: bool = False,
     progress: bool = False,
+    parallel: int | None = DEFAULT_PARALLEL,
     **options: Any,
 ) -> tuple[Any, Pages]:
     """The comments frame (or with ``raw`` the JSON pages) and the pages it came from,
     whose ``error`` says whether a failure stopped the pull after some pages.
     ``options`` as for :func:`plan`."""
     the_plan = plan(client, dataset, **options)
-    pages = pull(client, the_plan, progress=progress)
+    pages = pull(client, the_plan, progress=progress, parallel=parallel)
     return (pages.data if raw else comments_frame(pages, the_plan.shape)), pages
+
+
+def save_comments(
+    client: Client,
+    dataset: str | None = None,
+    *,
+    save: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    raw: bool = False,
+    progress: bool = False,
+    parallel: int | None = DEFAULT_PARALLEL,
+    **options: Any,
+) -> SavedPull:
+    """The comments saved to Parquet as tidy rows (the columns of :func:`tidy_frame`),
+    batch by batch, resumable (see :mod:`reinfer_nb.saving`); a ``limit`` is not taken."""
+    from .answers import decode_answer
+    from .saving import save_pull
+
+    if raw:
+        raise ConfigError("--raw and --save do not go together: drop one of them.")
+    if options.get("limit") is not None:
+        raise ConfigError("--save saves every comment: drop --limit (or drop --save).")
+    the_plan = plan(client, dataset, **options)
+    shape = the_plan.shape
+    return save_pull(
+        client, the_plan.method, the_plan.path, params=the_plan.params, json=the_plan.body,
+        limit=None, max_pages=None, progress=progress, parallel=_parallel(the_plan, parallel),
+        save=save, resume=resume,
+        # The tidy frame holds Python lists (messages, labels...): its pages are read as
+        # JSON and each batch is shaped into tidy columns, then written.
+        decode=decode_answer, table=lambda results: tidy_table(results, shape),
+        time_field="timestamp",
+    )
+
+
+def _parallel(the_plan: Plan, parallel: int | None) -> int:
+    """The workers for ``the_plan``: ``parallel`` if its call can be cut in time slices,
+    else 1 (sequential). A pull of a page or two stays in one slice anyway."""
+    from .slices import axis_of
+
+    if parallel is None or parallel <= 1:
+        return 1
+    try:
+        axis_of(the_plan.method, the_plan.path, the_plan.params, the_plan.body)
+    except ConfigError:  # e.g. --search orders by relevance, not time
+        return 1
+    return parallel
 
 
 def fetch_label_probabilities(
@@ -142,14 +201,23 @@ def fetch_label_probabilities(
     return frame
 
 
-def pull(client: Client, the_plan: Plan, *, progress: bool = False) -> Pages:
-    """Every page of ``the_plan`` (pulling only). Raises the error when no page came; a
-    failure after some pages is kept in ``Pages.error``. Ctrl-C raises
-    :class:`CommentsInterrupted` with the comments fetched."""
+def pull(
+    client: Client, the_plan: Plan, *, progress: bool = False,
+    parallel: int | None = DEFAULT_PARALLEL,
+) -> Pages:
+    """Every page of ``the_plan`` (pulling only), in ``parallel`` time slices when the
+    call allows (see :func:`_parallel`). Raises the error when no page came; a failure
+    after some pages is kept in ``Pages.error``. Ctrl-C raises
+    :class:`CommentsInterrupted` with the comments fetched.
+
+    The pages are read as JSON, not into Arrow: the tidy frame holds Python lists
+    (messages, labels...), which Arrow would have to give back as Python objects anyway.
+    """
     try:
         pages = client.fetch_all(
             the_plan.method, the_plan.path, params=the_plan.params, json=the_plan.body,
-            limit=the_plan.limit, progress=progress,
+            limit=the_plan.limit, progress=progress, columnar=False,
+            parallel=_parallel(the_plan, parallel),
         )
     except FetchInterrupted as stop:
         raise CommentsInterrupted(stop.pages, comments_frame(stop.pages, the_plan.shape)) from None
@@ -419,6 +487,15 @@ def comments_frame(pages: Pages, shape: Shape) -> pd.DataFrame:
     frame.attrs.update(pages_attrs(pages))
     frame.attrs.update({shape.kind: shape.name, "label_names": shape.label_names})
     return frame
+
+
+def tidy_table(results: Sequence[Result], shape: Shape) -> pa.Table:
+    """A batch of pages as tidy rows in Arrow (for Parquet): :func:`tidy_frame` of their
+    records, timestamps in microseconds."""
+    from .saving import frame_table
+
+    records = [record for result in results for record in result.records]
+    return frame_table(tidy_frame(records, shape))
 
 
 def tidy_frame(records: Sequence[Any], shape: Shape) -> pd.DataFrame:

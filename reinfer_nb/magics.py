@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .request import Request
     from .results import Pages
     from .sandbox import Sandbox
+    from .saving import SavedPull
     from .widgets import TimingWidget
 
 __all__ = ["ReinferMagics", "get_client", "get_sandbox", "load_extension", "unload_extension"]
@@ -483,6 +484,14 @@ class ReinferMagics(Magics):
     @argument("--threshold", type=float, metavar="P",
               help="Probability from which a label counts as predicted (default 0.5).")
     @argument("--limit", type=int, metavar="N", help="At most N comments (default: all).")
+    @argument("--parallel", type=int, metavar="N", default=4,
+              help="Workers fetching time slices at once (default 4; 1: one page after "
+              "another).")
+    @argument("--save", metavar="PATH",
+              help="Write the tidy rows to Parquet (PATH.parquet: one file; else a "
+              "directory partitioned by month); -o gets a handle, not a frame.")
+    @argument("--resume", action="store_true",
+              help="Go on with an interrupted --save PATH (fetches only what is missing).")
     @_output_options
     @no_var_expand
     @line_cell_magic
@@ -519,16 +528,25 @@ class ReinferMagics(Magics):
         argv += parse_option_cell(cell or "", ns, flags=flags, line_offset=1)
         args = parser.parse_args(argv)
         client = self._require_client()
-        from .comments import CommentsInterrupted, collect_comments
+        from .comments import CommentsInterrupted, collect_comments, save_comments
 
-        try:
-            value, pages = collect_comments(
-                client, args.dataset, source=args.source, from_=args.from_, to=args.to,
-                reviewed_only=args.reviewed_only, predictions=args.predictions,
-                label=args.label, property=args.property, search=args.search,
-                limit=args.limit, raw=args.raw, progress=self.progress,
-                **({} if args.threshold is None else {"threshold": args.threshold}),
+        options = dict(
+            source=args.source, from_=args.from_, to=args.to,
+            reviewed_only=args.reviewed_only, predictions=args.predictions,
+            label=args.label, property=args.property, search=args.search,
+            limit=args.limit, raw=args.raw, progress=self.progress, parallel=args.parallel,
+            **({} if args.threshold is None else {"threshold": args.threshold}),
+        )
+        if args.save is not None or args.resume:
+            if args.save is None:
+                raise ConfigError("--resume needs --save PATH: the pull to resume.")
+            return self._saved(
+                lambda: save_comments(client, args.dataset, save=args.save,
+                                      resume=args.resume, **options),
+                args,
             )
+        try:
+            value, pages = collect_comments(client, args.dataset, **options)
         except CommentsInterrupted as stop:
             if args.output:
                 self._user_ns[args.output] = stop.pages.data if args.raw else stop.frame
@@ -643,20 +661,31 @@ class ReinferMagics(Magics):
     ) -> Any:
         """``--save``: :meth:`Client.fetch_all` to Parquet; the cell shows a summary and
         ``-o`` gets the :class:`~reinfer_nb.saving.SavedPull` handle."""
-        from .saving import SaveInterrupted
         from .spec_check import spec_warnings_as_lines
 
         if args.raw:
             raise ConfigError("--raw and --save do not go together: drop one of them.")
         if args.save is None:
             raise ConfigError("--resume needs --save PATH: the pull to resume.")
-        try:
+
+        def pull() -> SavedPull:
             with spec_warnings_as_lines():
-                saved = client.fetch_all(
+                saved: SavedPull = client.fetch_all(
                     method, path, params=params, json=body, limit=args.limit,
                     max_pages=args.max_pages, progress=self.progress, parallel=args.parallel,
-                    save=args.save, resume=args.resume, check_spec=self._checks(args),
+                    save=str(args.save), resume=args.resume, check_spec=self._checks(args),
                 )
+            return saved
+
+        return self._saved(pull, args)
+
+    def _saved(self, pull: Callable[[], SavedPull], args: Any) -> Any:
+        """Run a pull to Parquet: the cell shows its summary, ``-o`` gets the handle; a
+        failure shows the summary, then fails the cell (``--resume`` goes on)."""
+        from .saving import SaveInterrupted
+
+        try:
+            saved = pull()
         except SaveInterrupted as stop:
             if args.output:
                 self._user_ns[args.output] = stop.saved

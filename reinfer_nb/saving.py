@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,9 +44,8 @@ from .slices import (
     TimeAxis,
     _no_mark,
     axis_of,
+    far_end,
     format_time,
-    plan,
-    probe_range,
     pull,
 )
 
@@ -357,14 +356,17 @@ def _parts_dir(path: Path) -> Path:
 # --------------------------------------------------------------------------- writing
 
 
+BatchTable = Callable[[Sequence[Result]], "pa.Table"]
+
+
 class _Writer:
     """Buffers each slice's pages and writes a batch as a Parquet file when it is large
     enough or the slice ends; then records it in the manifest (thread-safe)."""
 
     def __init__(self, manifest: Manifest, data_dir: Path, axis: TimeAxis | None,
-                 batch_rows: int) -> None:
+                 batch_rows: int, table: BatchTable) -> None:
         self.manifest, self.data_dir, self.axis = manifest, data_dir, axis
-        self.batch_rows = batch_rows
+        self.batch_rows, self.table = batch_rows, table
         self.lock = threading.Lock()
         self.buffers: dict[int, list[Result]] = {}
         self.states = {s["index"]: s for s in manifest.slices}
@@ -413,7 +415,7 @@ class _Writer:
         written: list[dict[str, Any]] = []
         try:
             if any(r.rows for r in buffer):
-                table = _batch_table(buffer)
+                table = self.table(buffer)
                 written = self._write(index, table, start=state.get("after"))
         except OSError as exc:
             self.failed = True
@@ -474,7 +476,8 @@ class _Writer:
             tmp = final.with_name(f".{name}.tmp")
             try:
                 with open(tmp, "wb") as out:
-                    pq.write_table(part, out, compression="zstd")
+                    pq.write_table(part, out, compression="zstd", coerce_timestamps="us",
+                                   allow_truncated_timestamps=True)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, final)
@@ -543,16 +546,20 @@ def _batch_table(results: Sequence[Result]) -> pa.Table:
 
 
 def _json_table(results: Sequence[Result]) -> pa.Table:
-    """The JSON path: the frame pandas builds from the records, then to Arrow (a column
-    Arrow cannot type, such as one that mixes numbers and text, is stored as JSON text)."""
-    import pyarrow as pa
-
+    """The JSON path: the frame pandas builds from the records, then to Arrow."""
     from .frames import records_frame
 
     records: list[Any] = []
     for result in results:
         records.extend(find_records(result.data)[1])
-    frame = records_frame(records)
+    return frame_table(records_frame(records))
+
+
+def frame_table(frame: pd.DataFrame) -> pa.Table:
+    """A frame as an Arrow table for Parquet: a column Arrow cannot type (one that mixes
+    numbers and text, say) is stored as JSON text."""
+    import pyarrow as pa
+
     arrays = []
     for name in frame.columns:
         values = frame[name]
@@ -589,9 +596,13 @@ def save_pull(
     decode: Decoder,
     batch_rows: int | None = None,
     mark: PageMark | None = None,
+    table: BatchTable | None = None,
+    time_field: str | None = None,
 ) -> SavedPull:
     """``Client.fetch_all(save=..., resume=...)``: see the module docstring. A batch of
-    ``batch_rows`` rows per slice (default :data:`BATCH_ROWS`) makes one file."""
+    ``batch_rows`` rows per slice (default :data:`BATCH_ROWS`) makes one file; ``table``
+    turns a batch of pages into the table written (default: the frame's flat columns),
+    ``time_field`` names its timestamp column (for the month partitions)."""
     from .progress import RowProgress
 
     if save is None:
@@ -613,7 +624,8 @@ def save_pull(
         if parallel > 1:
             raise
         axis = None
-    time_field = ".".join(axis.time_path) if axis is not None else None
+    if time_field is None and axis is not None:
+        time_field = ".".join(axis.time_path)
     manifest = _existing(target, manifest_path, request, resume)
     fresh = manifest is None
     if manifest is None:
@@ -636,7 +648,7 @@ def save_pull(
         ) from None
 
     bar = RowProgress(f"{method} {path}", enabled=progress)
-    writer = _Writer(manifest, data_dir, axis, batch_rows or BATCH_ROWS)
+    writer = _Writer(manifest, data_dir, axis, batch_rows or BATCH_ROWS, table or _batch_table)
     lock = threading.Lock()
     fetched = 0
     rows = writer.rows
@@ -651,8 +663,7 @@ def save_pull(
 
     try:
         if fresh or not manifest.slices:
-            manifest.slices = [_slice_state(s) for s in _plan(client, axis, method, path,
-                                                               query, json, parallel)]
+            manifest.slices = [_slice_state(Slice(0, None, None))]
             manifest.write()
             writer.states = {s["index"]: s for s in manifest.slices}
             writer.seq = {s["index"]: 0 for s in manifest.slices}
@@ -661,7 +672,9 @@ def save_pull(
         # Workers in threads even alone: Ctrl-C never lands in the middle of a write.
         pull(client, method, path, query, json, axis, slices, workers=parallel,
              decode=decode, on_page=on_page, threaded=True, on_split=writer.on_split,
-             mark=mark or _no_mark)
+             mark=mark or _no_mark,
+             far=None if axis is None else lambda: far_end(client, axis, method, path, query,
+                                                           json))
     except KeyboardInterrupt:
         if not writer.failed:
             _flush_all(writer)
@@ -725,18 +738,6 @@ def _existing(
 
 def _comparable(request: Mapping[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, default=str)
-
-
-def _plan(
-    client: Client, axis: TimeAxis | None, method: str, path: str, params: Mapping[str, Any],
-    body: Any, parallel: int,
-) -> list[Slice]:
-    if axis is None or parallel <= 1:
-        return [Slice(0, None, None)]
-    from .slices import SLICES_PER_WORKER
-
-    span = probe_range(client, axis, method, path, params, body)
-    return plan(span.first, span.last, parallel * SLICES_PER_WORKER, axis.ascending)
 
 
 def _slice_state(piece: Slice) -> dict[str, Any]:
@@ -829,8 +830,8 @@ def _compact(manifest: Manifest, parts: Path, target: Path) -> list[dict[str, An
             raise
         first = [f["first"] for f in group if f.get("first") is not None]
         last = [f["last"] for f in group if f.get("last") is not None]
-        out.append({
-            "path": name, "slice": order, "seq": 0,
+        out.append({  # "slice" -1: no slice's any more; "seq" is the order of the pull
+            "path": name, "slice": -1, "seq": order,
             "rows": sum(int(f["rows"]) for f in group),
             "pages": sum(int(f.get("pages", 0)) for f in group),
             "bytes": final.stat().st_size, "first": min(first, default=None),

@@ -1,10 +1,13 @@
 """Bulk pulls in time slices, fetched by several workers at once on one keep-alive pool.
 
 A listing or query that takes a time range (the comments of a source: ``from_timestamp`` /
-``to_timestamp``; a dataset query: ``filter.timestamp``) is cut into more slices than
-workers; each worker takes the next slice and pages through it by continuation. The pages
-are put back in the order the sequential pull gives (oldest first for the comments
-listing, newest first for the dataset query), so the rows are the same, each exactly once.
+``to_timestamp``; a dataset query: ``filter.timestamp``) starts as one slice of time, paged
+by continuation. A worker with nothing to do splits the running slice with the most rows
+still ahead (estimated from the rows it has so far) and takes its far half, so the work
+spreads over the workers as soon as the first page shows how much there is, and stays
+balanced to the end; a pull of a page or two is never split. The pages are put back in the
+order the sequential pull gives (oldest first for the comments listing, newest first for
+the dataset query), so the rows are the same, each exactly once.
 
 Exactly once, whatever the API's bounds mean: a slice asks for its window widened by one
 second on each side and keeps only the records in ``[lo, hi)`` (the outermost slices
@@ -12,10 +15,11 @@ keep the user's own bounds, or none). A 429 pauses every worker (the client's
 :class:`~reinfer_nb.retry.SharedPause`); a slice whose page still fails after the client's
 retries is retried from its last continuation, the other slices going on meanwhile.
 
-:func:`pull` runs a plan of :class:`Slice`; :func:`fetch_parallel` is what
-``Client.fetch_all(parallel=N)`` calls. The time range, when the user gives none, comes
-from the dataset statistics when the tenant serves them, else from probes (the first and
-last comment of the listing).
+:func:`pull` runs :class:`Slice` objects; :func:`fetch_parallel` is what
+``Client.fetch_all(parallel=N)`` calls. The far end of the range (to weigh what is ahead),
+when the user gives none, comes from the dataset statistics when the tenant serves them,
+else from a probe (the last comment of the listing, the first of each source of a
+dataset); it is asked for only once a pull turns out to have more than a page.
 """
 
 from __future__ import annotations
@@ -38,12 +42,11 @@ if TYPE_CHECKING:
     from .client import Client, Decoder
     from .errors import ReinferError
 
-__all__ = ["Slice", "TimeAxis", "axis_of", "fetch_parallel", "plan", "probe_range", "pull"]
+__all__ = ["Slice", "TimeAxis", "axis_of", "far_end", "fetch_parallel", "pull"]
 
 log = logging.getLogger("reinfer_nb")
 
 SECOND = 1_000_000  # timestamps are microseconds since the epoch (UTC)
-SLICES_PER_WORKER = 4  # more slices than workers: a slow slice does not hold the end
 SLICE_RETRIES = 2  # a slice's failing page is tried again this often (after the client's)
 
 _LISTING = re.compile(r"^/?api/(?:_private|v1)/sources/[^/]+/[^/]+/comments/?$")
@@ -265,65 +268,27 @@ class Slice:
         return dataclasses.replace(result, answer=trimmed), beyond
 
 
-def plan(
-    first: int | None, last: int | None, count: int, ascending: bool = True
-) -> list[Slice]:
-    """``count`` slices between ``first`` and ``last`` (whole seconds; the outermost open),
-    in the order of the sequential pull."""
-    if first is None or last is None or count <= 1 or last - first < 2 * SECOND:
-        return [Slice(0, None, None, end_hint=last if ascending else first)]
-    start, end = first // SECOND, last // SECOND + 1
-    count = min(count, end - start)
-    cuts = sorted({(start + (end - start) * k // count) * SECOND for k in range(1, count)})
-    bounds: list[int | None] = [None, *cuts, None]
-    slices = [Slice(0, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
-    if ascending:  # the open far end's probed time (to weigh the slice when splitting)
-        slices[-1].end_hint = last
-    else:
-        slices[0].end_hint = first
-        slices.reverse()
-    for index, piece in enumerate(slices):
-        piece.index = index
-    return slices
-
-
 # --------------------------------------------------------------------------- bounds
 
 
-@dataclass
-class Range:
-    """The span of a pull found before it starts (microseconds) and, if known, its size."""
-
-    first: int | None
-    last: int | None
-    count: int | None = None
-
-
-def probe_range(
+def far_end(
     client: Client, axis: TimeAxis, method: str, path: str, params: Mapping[str, Any],
     body: Any,
-) -> Range:
-    """The first and last timestamps of a pull, cheaply: the user's bounds, else the
-    dataset statistics (when served), else the first and last record of the listing."""
+) -> int | None:
+    """The time where a pull ends, in its order (the newest comment of a listing, the
+    oldest of a query): the user's bound, else the dataset statistics (when served), else
+    a probe. None if it cannot be told (the pull then stays in one slice)."""
     low, high = axis.user_range(params, body)
-    if axis is QUERY:
-        found = _dataset_statistics(client, path, body)
-        if found is not None:
-            first, last, count = found
-            return Range(low if low is not None else first, high if high is not None else last,
-                         count)
-        if low is None:
-            low = _oldest_of_dataset(client, path)
-        if high is None:
-            high = _first_time(client, axis, "POST", path, {}, {**(body or {}), "limit": 1})
-        return Range(low, high)
-    if low is None:
-        low = _first_time(client, axis, method, path, {**params, "limit": 1}, None)
-    if high is None:
+    if axis.ascending:
+        if high is not None:
+            return high
         query = {k: v for k, v in params.items() if k not in ("from_timestamp", "to_timestamp")}
-        high = _first_time(client, axis, method, path,
+        return _first_time(client, axis, method, path,
                            {**query, "limit": 1, "direction": "descending"}, None)
-    return Range(low, high)
+    if low is not None:
+        return low
+    found = _dataset_statistics(client, path, body)
+    return found[0] if found is not None else _oldest_of_dataset(client, path)
 
 
 def _first_time(
@@ -414,16 +379,24 @@ class _Pull:
         threaded: bool = False,
         on_split: SplitHook | None = None,
         mark: PageMark = _no_mark,
+        far: Callable[[], int | None] | None = None,
     ) -> None:
         self.client, self.method, self.path = client, method, path
         self.threaded, self.on_split, self.mark = threaded, on_split, mark
+        self._far, self._far_known, self._far_lock = far, far is None, threading.Lock()
+        self._far_value: int | None = None
         self.params, self.body, self.axis = dict(params), body, axis
         self.slices = list(slices)
-        self.workers = max(1, min(workers, sum(not s.done for s in self.slices)))
+        pending = sum(not s.done for s in self.slices)
+        # Without a time axis (or with a limit) slices are not split: no more workers
+        # than slices; with one, idle workers split the running slices.
+        splits = axis is not None and limit is None and max_pages is None
+        self.workers = max(1, workers if splits and pending else min(workers, pending))
         self.decode, self.on_page = decode, on_page
         self.limit, self.max_pages = limit, max_pages
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # a page came in, or a slice ended
         self.failure: BaseException | None = None
         self._queue = [s for s in self.slices if not s.done]
         self._running: list[Slice] = []
@@ -453,14 +426,36 @@ class _Pull:
             raise self.failure
 
     def _next(self) -> Slice | None:
-        with self.lock:
-            if self.stop.is_set():
-                return None
-            if self._queue:
-                piece = self._queue.pop(0)
-                self._running.append(piece)
-                return piece
-        return self._split()
+        """The next slice to fetch: one never started, else a split of a running one (when
+        one is worth it: wait for the next page to tell), else None: all done."""
+        while True:
+            with self.lock:
+                if self.stop.is_set():
+                    return None
+                if self._queue:
+                    piece = self._queue.pop(0)
+                    self._running.append(piece)
+                    return piece
+                if not any(not p.done and p.error is None for p in self._running):
+                    return None
+            split = self._split()
+            if split is not None:
+                return split
+            with self.changed:
+                self.changed.wait(0.5)
+
+    def _far_end(self) -> int | None:
+        """The probed far end of the pull (asked once, by the first worker that needs it;
+        a failed probe leaves the pull as it is)."""
+        with self._far_lock:
+            if not self._far_known:
+                self._far_known = True
+                try:
+                    assert self._far is not None
+                    self._far_value = self._far()
+                except (ApiError, NetworkError) as err:
+                    log.info("the end of the time range is unknown (%s): not splitting", err)
+            return self._far_value
 
     def _split(self) -> Slice | None:
         """An idle worker's share: the far half of the running slice with the most rows
@@ -473,8 +468,10 @@ class _Pull:
         best: Slice | None = None
         best_rows: float = MIN_SPLIT_ROWS
         for piece in running:
+            if piece.position is not None and (piece.hi if axis.ascending else piece.lo) is None:
+                piece.end_hint = piece.end_hint or self._far_end()  # an open far end
             ahead = _rows_ahead(piece, axis.ascending)
-            if ahead is not None and ahead[0] > best_rows:
+            if ahead is not None and ahead[0] > max(best_rows, 2 * piece.rows / piece.pages):
                 best, best_rows = piece, ahead[0]
         if best is None:
             return None
@@ -508,8 +505,10 @@ class _Pull:
                 if self.failure is None:
                     self.failure = exc
             self.stop.set()
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is (
+                threading.main_thread()
+            ):
+                raise  # (in a worker, run() raises it in the calling thread)
 
     def _fetch(self, piece: Slice) -> None:
         seen: set[str] = set()
@@ -540,6 +539,8 @@ class _Pull:
                 failures += 1
                 if failures > SLICE_RETRIES or not _worth_retrying(err):
                     piece.error = err
+                    with self.changed:
+                        self.changed.notify_all()
                     return
                 wait = self.client.policy.backoff * 2 ** failures
                 log.info("slice %d: %s; trying the slice again in %.1f s from where it was",
@@ -561,7 +562,10 @@ class _Pull:
                 piece.after = token
                 if end or token is None:
                     piece.done = True
-                    return
+            with self.changed:
+                self.changed.notify_all()  # idle workers look again for a slice to split
+            if piece.done or token is None:
+                return
             if token in seen:
                 piece.error = NetworkError(
                     f"Pagination did not advance on {result.path} (the same continuation came "
@@ -633,17 +637,19 @@ def pull(
     threaded: bool = False,
     on_split: SplitHook | None = None,
     mark: PageMark = _no_mark,
+    far: Callable[[], int | None] | None = None,
 ) -> list[Slice]:
     """Fetch ``slices`` with ``workers`` threads; ``on_page(slice, result, last)`` sees each
     page as it arrives (from the worker's thread). A worker with nothing left to take
-    splits the running slice with the most rows ahead (``on_split(slice, new)``). Returns
+    splits the running slice with the most rows ahead (``on_split(slice, new)``); ``far()``
+    tells where an open-ended slice ends (asked once, when first needed). Returns
     the slices, in order, when every one is done or has failed (``Slice.error``); Ctrl-C
     stops the workers after their current page and raises KeyboardInterrupt (the slices
     so far are in ``slices``, which is updated in place); an exception in ``on_page``
     stops them and is raised. One worker runs in the calling thread unless ``threaded``."""
     work = _Pull(client, method, path, params, body, axis, slices, workers=workers,
                  decode=decode, on_page=on_page, limit=limit, max_pages=max_pages,
-                 threaded=threaded, on_split=on_split, mark=mark)
+                 threaded=threaded, on_split=on_split, mark=mark, far=far)
     if isinstance(slices, list):
         work.slices = slices  # the caller's list: splits show in it even after Ctrl-C
     work.run()
@@ -681,16 +687,11 @@ def fetch_parallel(
             rows += result.rows
             bar.update(rows if limit is None else min(rows, limit))
 
-    slices: list[Slice] = []
+    slices = [Slice(0, None, None)]
     try:
-        span = probe_range(client, axis, method, path, query, json)
-        if limit is None and span.count:
-            bar.set_total(span.count)
-        slices = plan(span.first, span.last, parallel * SLICES_PER_WORKER, axis.ascending)
         pull(client, method, path, query, json, axis, slices, workers=parallel, decode=decode,
-             on_page=on_page, limit=limit, mark=mark)
-    except (ApiError, NetworkError) as err:  # a probe failed: nothing fetched yet
-        pages.error = PaginationError(err, page=1, rows=0)
+             on_page=on_page, limit=limit, mark=mark,
+             far=lambda: far_end(client, axis, method, path, query, json))
     except KeyboardInterrupt:
         pages.results = [r for piece in slices for r in piece.results]
         pages.interrupted = True

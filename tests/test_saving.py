@@ -265,7 +265,7 @@ def test_split_slices_are_saved_in_order_and_recorded(
         saved = c.fetch_all("GET", COMMENTS, params={"limit": 16}, parallel=3,
                             save=tmp_path / "split")
     manifest = assert_manifest_consistent(tmp_path / "split")
-    assert len(manifest.slices) > 3 * slices.SLICES_PER_WORKER  # some were split
+    assert len(manifest.slices) > 3  # split as the workers went idle
     bounds = [(s["lo"], s["hi"]) for s in manifest.slices]
     assert all(hi == lo for (_, hi), (lo, _) in zip(bounds, bounds[1:], strict=False))
     assert saved.read()["id"].tolist() == expected.tolist()
