@@ -148,6 +148,7 @@ def save_comments(
     """The comments saved to Parquet as tidy rows (the columns of :func:`tidy_frame`),
     batch by batch, resumable (see :mod:`reinfer_nb.saving`); a ``limit`` is not taken."""
     from .answers import decode_answer
+    from .paging import with_page_size
     from .saving import save_pull
 
     if raw:
@@ -156,8 +157,10 @@ def save_comments(
         raise ConfigError("--save saves every comment: drop --limit (or drop --save).")
     the_plan = plan(client, dataset, **options)
     shape = the_plan.shape
+    params, body = with_page_size(the_plan.method, the_plan.path, the_plan.params,
+                                  the_plan.body, None)  # the largest pages, as fetch_all
     return save_pull(
-        client, the_plan.method, the_plan.path, params=the_plan.params, json=the_plan.body,
+        client, the_plan.method, the_plan.path, params=params, json=body,
         limit=None, max_pages=None, progress=progress, parallel=_parallel(the_plan, parallel),
         save=save, resume=resume,
         # The tidy frame holds Python lists (messages, labels...): its pages are read as

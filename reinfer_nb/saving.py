@@ -504,8 +504,13 @@ class _Writer:
 
 
 def _us(scalar: Any) -> int | None:
+    """A timestamp scalar (any unit) in microseconds since the epoch."""
     value = scalar.cast("int64").as_py() if scalar.is_valid else None
-    return None if value is None else int(value)
+    if value is None:
+        return None
+    unit = scalar.type.unit
+    return int(value) * {"s": 1_000_000, "ms": 1000}.get(unit, 1) // (
+        1000 if unit == "ns" else 1)
 
 
 def _is_timestamp(kind: Any) -> bool:
