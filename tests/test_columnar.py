@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reinfer_nb.columnar import PageDecoder, Unsupported, pages_frame
-from reinfer_nb.frames import RawPages, pages_to_frame, records_frame
+from reinfer_nb.frames import RawPages, pages_to_frame, records_frame, typed_columns
 from reinfer_nb.results import Pages, RawAnswer, Result
 from tests.support.frames import assert_same_frame
 
@@ -35,8 +35,11 @@ def results_of(pages: list[dict[str, Any]], decoder: PageDecoder | None = None) 
     return out
 
 
-def json_frame(pages: list[dict[str, Any]], key: str = "items") -> pd.DataFrame:
-    return records_frame([record for page in pages for record in page[key]])
+def json_frame(pages: list[dict[str, Any]], *, typed: bool = True) -> pd.DataFrame:
+    """The JSON path's frame of the pages' ``items`` (typed, as pages_to_frame gives it;
+    ``typed=False``: as columnar.pages_frame gives it, before typing)."""
+    frame = records_frame([record for page in pages for record in page["items"]])
+    return typed_columns(frame) if typed else frame
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -113,7 +116,7 @@ def test_an_integer_that_becomes_a_float_between_pages_stays_on_the_arrow_path()
     results = results_of(pages)
     frame = pages_frame(results)
     assert frame["n"].tolist() == [1.0, 2.0, 2.5]
-    assert_same_frame(frame, json_frame(pages))
+    assert_same_frame(frame, json_frame(pages, typed=False))
 
 
 @pytest.mark.parametrize(
@@ -152,7 +155,7 @@ def test_a_key_first_seen_holding_null_is_placed_where_json_normalize_puts_it() 
     ]
     results = results_of(pages)
     frame = pages_frame(results)
-    expected = json_frame(pages)
+    expected = json_frame(pages, typed=False)
     assert list(expected.columns) == ["b", "a", "c", "o", "o.x"]
     assert_same_frame(frame, expected)
 
@@ -271,7 +274,7 @@ def test_api_like_pages_take_the_arrow_path() -> None:
         rows = [{"id": str(i), "n": rng.choice([1, None, 2]), "o": {"x": rng.random()},
                  "l": [{"k": 1}] * rng.randint(0, 2)} for i in range(rng.randint(1, 6))]
         pages = [{"status": "ok", "items": rows[:3]}, {"status": "ok", "items": rows[3:]}]
-        assert_same_frame(pages_frame(results_of(pages)), json_frame(pages))
+        assert_same_frame(pages_frame(results_of(pages)), json_frame(pages, typed=False))
 
 
 def test_an_empty_page_and_empty_objects() -> None:
