@@ -115,6 +115,9 @@ class PageDecoder:
         records = _records(table.column(key))
         if records is None:
             return None
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if name != key and name not in fields:  # small objects and lists beside the
+                fields[name] = column[0].as_py()  # records (num_results, entity_defs...)
         continuation = fields.get("continuation")
         if not (isinstance(continuation, str) and continuation):
             after = fields.get("after")
