@@ -167,8 +167,9 @@ def parallel_section(report: Report, comments: int, rounds: int) -> None:
         ["pull", "wall s", "client CPU s", "pages", "rows", "wall range s"], rows,
         notes=[f"parallel 4 / sequential: {median(ratios):.2f}x (per round: "
                f"{', '.join(f'{r:.2f}' for r in ratios)}); same rows, same order (checked).",
-               "The parallel pull makes two probe calls for the time range and ends its 16 "
-               "slices on partly filled pages."],
+               "The parallel pull starts as one slice; idle workers split off the far half "
+               "of the slice with the most rows ahead (one probe call for the range's end), "
+               "each slice ending on a partly filled page."],
     ))
     report.target(Target("14. wall, parallel 4 / sequential (100 ms a call)",
                          median(ratios), 0.31))
