@@ -81,6 +81,12 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
     from reinfer_nb.results import Pages, Result
 
     shell = magics_shell(url, token)  # in every variant: the same notebook-like process
+    # Every variant imports what the toolkit's pull uses before its RSS is taken (a fixed
+    # cost of the process, like pandas's import, not memory the pull holds).
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.json  # noqa: F401
+
+    import reinfer_nb.columnar  # noqa: F401
     full = url + PATH
     auth = {"Authorization": f"Bearer {token}"}
     bodies: list[bytes] = []

@@ -172,7 +172,10 @@ def _read(
         unexpected_field_behavior="infer",
     )
     try:
-        return pj.read_json(pa.py_buffer(body), read_options=options, parse_options=parse)
+        # The system allocator: pyarrow's default keeps more of the per-page scratch
+        # memory around, and a pull keeps thousands of pages' columns.
+        return pj.read_json(pa.py_buffer(body), read_options=options, parse_options=parse,
+                            memory_pool=pa.system_memory_pool())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
 

@@ -125,9 +125,10 @@ class RawAnswer(dict):  # type: ignore[type-arg]
     """A page of a bulk pull kept as compressed bytes, its records decoded into Arrow.
 
     The dict holds the answer's fields beside its records (``status``, ``continuation``,
-    ``num_results``...), which is all that paging and error checks read; :meth:`json` parses the whole answer
-    from the bytes when it is asked for (``Result.data``, ``df.attrs["raw"]``), so a pull
-    of a million comments does not keep millions of Python objects alive.
+    ``num_results``...), which is all that paging and error checks read; :meth:`json`
+    parses the whole answer from the bytes when it is asked for (``Result.data``,
+    ``df.attrs["raw"]``), so a pull of a million comments does not keep millions of
+    Python objects alive.
     Built by :mod:`reinfer_nb.columnar`; ``start``/``stop`` keep a span of the records
     (a time slice drops the rows outside its window).
     """
