@@ -17,9 +17,14 @@ _EXPORTS = {
     "Client": "client",
     "ConfigError": "errors",
     "Endpoint": "endpoints",
+    "FetchInterrupted": "errors",
+    "LoginError": "errors",
     "NetworkError": "errors",
+    "Pages": "results",
+    "PaginationError": "errors",
     "ReinferError": "errors",
-    "Result": "client",
+    "Result": "results",
+    "RetryPolicy": "retry",
     "SavedPull": "saving",
     "ServerTimingMetric": "timing",
     "TimingLog": "timing",
@@ -29,7 +34,9 @@ _EXPORTS = {
     "error_frame": "frames",
     "label_counts": "labels",
     "load_contexts": "credentials",
+    "pages_to_frame": "frames",
     "parse_server_timing": "timing",
+    "resolve_login": "login",
     "resolve_token": "credentials",
     "start_sandbox": "sandbox",
     "to_frame": "frames",
@@ -41,9 +48,14 @@ __all__ = [
     "Client",
     "ConfigError",
     "Endpoint",
+    "FetchInterrupted",
+    "LoginError",
     "NetworkError",
+    "Pages",
+    "PaginationError",
     "ReinferError",
     "Result",
+    "RetryPolicy",
     "SavedPull",
     "ServerTimingMetric",
     "TimingLog",
@@ -55,7 +67,9 @@ __all__ = [
     "label_counts",
     "load_contexts",
     "load_ipython_extension",
+    "pages_to_frame",
     "parse_server_timing",
+    "resolve_login",
     "resolve_token",
     "start_sandbox",
     "to_frame",
@@ -64,12 +78,23 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .client import Client, Result
+    from .client import Client
     from .credentials import Token, load_contexts, resolve_token
     from .endpoints import Endpoint
-    from .errors import ApiError, ConfigError, NetworkError, ReinferError
-    from .frames import error_frame, to_frame
+    from .errors import (
+        ApiError,
+        ConfigError,
+        FetchInterrupted,
+        LoginError,
+        NetworkError,
+        PaginationError,
+        ReinferError,
+    )
+    from .frames import error_frame, pages_to_frame, to_frame
     from .labels import label_counts, to_label_matrix
+    from .login import resolve_login
+    from .results import Pages, Result
+    from .retry import RetryPolicy
     from .sandbox import start_sandbox
     from .saving import SavedPull, duck
     from .timing import ServerTimingMetric, TimingLog, TimingRecord, parse_server_timing

@@ -181,6 +181,18 @@ class _Chained(ReinferError):
     def kind(self) -> str:  # type: ignore[override]
         return self.cause.kind
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild an exception from its args; these take other arguments.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[_Chained], args: tuple[Any, ...], state: dict[str, Any]) -> _Chained:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    error.__cause__ = state.get("cause")
+    return error
+
 
 class PaginationError(_Chained):
     """A page of a multi-page pull failed after ``rows`` rows on the pages before it.

@@ -21,10 +21,11 @@ mode that rule picks, and why, without starting anything.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from .credentials import TOKEN_ENV_VAR, Context, Token, load_contexts, resolve_token
 from .endpoints import Endpoint, normalise_endpoint
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["ENDPOINT_ENV_VAR", "Login", "resolve_login", "tutorial_choice"]
 
 ENDPOINT_ENV_VAR = "REINFER_ENDPOINT"
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 Mode = Literal["sandbox", "context", "endpoint"]
 
 
@@ -121,6 +124,26 @@ class Login:
             raise LoginError(_login_failure(err, self), err) from err
 
 
+def _no_secrets_in_tracebacks(func: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Re-raise ``func``'s ConfigError without the frames below this one.
+
+    Those frames hold the raw token and the environment (whose repr shows $REINFER_TOKEN):
+    a traceback that lists local variables (%xmode Verbose) must find neither.
+    """
+
+    @functools.wraps(func)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as err:
+            refused = err
+        del args, kwargs
+        raise refused.with_traceback(None)
+
+    return call
+
+
+@_no_secrets_in_tracebacks
 def resolve_login(
     *,
     endpoint: str | None = None,
@@ -145,38 +168,6 @@ def resolve_login(
     the tutorials' rule (:func:`tutorial_choice`) when no option names the endpoint.
     Raises :class:`ConfigError` for conflicting options or when no token can be found.
     """
-    try:
-        return _resolve(
-            endpoint=endpoint, org=org, tenant=tenant, domain=domain, context=context,
-            contexts_file=contexts_file, demo=demo, token=token, token_env=token_env,
-            prompt=prompt, environ=environ, sandbox=sandbox, tutorial=tutorial,
-        )
-    except ConfigError as err:
-        refused = err
-    # Raised from here, without the frames below, once this frame holds neither the raw
-    # token nor the environment (whose repr shows $REINFER_TOKEN): a traceback that lists
-    # local variables (%xmode Verbose) finds neither.
-    del token, environ
-    raise refused.with_traceback(None)
-
-
-def _resolve(
-    *,
-    endpoint: str | None = None,
-    org: str | None = None,
-    tenant: str | None = None,
-    domain: str | None = None,
-    context: str | None = None,
-    contexts_file: str | os.PathLike[str] | None = None,
-    demo: bool = False,
-    token: str | Token | None = None,
-    token_env: str = TOKEN_ENV_VAR,
-    prompt: bool | Callable[[str], str] = False,
-    environ: Mapping[str, str] | None = None,
-    sandbox: Callable[[], Sandbox] | None = None,
-    tutorial: bool = False,
-) -> Login:
-    """What :func:`resolve_login` does (it raises this function's errors)."""
     env = os.environ if environ is None else environ
     chosen = [
         name
@@ -198,7 +189,7 @@ def _resolve(
             return _sandbox_login(sandbox, because)
         # The rule's own choice: a current context wins over a lone $REINFER_ENDPOINT.
         current = load_contexts(contexts_file).current_context if rule == "context" else None
-        login = _resolve(
+        login = resolve_login(
             context=current, contexts_file=contexts_file, token=token, token_env=token_env,
             prompt=prompt, environ=env, sandbox=sandbox,
         )

@@ -303,6 +303,11 @@ class Pages:
         )
         more = ", more on the server" if self.has_more else ""
         return (
-            f"<Pages {self.method} {self.path}: {len(self.results)} pages, {self.rows} rows, "
+            f"<Pages {self.method} {self.path}: {_count(len(self.results), 'page')}, "
+            f"{_count(self.rows, 'row')}, "
             f"{state}{more}>"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -32,7 +32,14 @@ from IPython.utils.capture import capture_output
 import reinfer_nb
 from reinfer_nb.client import Client
 from reinfer_nb.credentials import Token, load_contexts, resolve_token, save_context
-from reinfer_nb.errors import ApiError, ConfigError, NetworkError, ReinferError
+from reinfer_nb.errors import (
+    ApiError,
+    ConfigError,
+    FetchInterrupted,
+    LoginError,
+    NetworkError,
+    ReinferError,
+)
 from reinfer_nb.frames import error_frame, pages_to_frame, to_frame
 from reinfer_nb.login import resolve_login
 
@@ -185,6 +192,12 @@ def test_reprs_and_strs_of_every_public_object(echo: LoopbackServer, ip: Any, sb
         objects += echoed + [to_frame(result) for result in echoed]
         errors = failures(client)
         objects += errors + [error_frame(err) for err in errors]
+        fetched = client.fetch_all("GET", "/api/v1/ok")
+        stopped = client.fetch_all("GET", ECHOES[0], max_pages=1)
+        failed = client.fetch_all("GET", "/api/v1/echo-error")
+        objects += [fetched, stopped, failed, failed.error, FetchInterrupted(fetched),
+                    LoginError("Login check failed.", errors[0]), client.policy,
+                    resolve_login(endpoint=echo.url, token=TOKEN, environ={})]
         objects += [pages_to_frame(pages, error=errors[0]), client.timing_log.summary(),
                     client.timing_log.to_frame(), render_timing_html(client.timing_log)]
         widget = TimingWidget(client.timing_log, refresh_interval=0)
