@@ -130,20 +130,21 @@ class RawAnswer(dict):  # type: ignore[type-arg]
     ``df.attrs["raw"]``), so a pull of a million comments does not keep millions of
     Python objects alive.
     Built by :mod:`reinfer_nb.columnar`; ``start``/``stop`` keep a span of the records
-    (a time slice drops the rows outside its window).
+    (a time slice drops the rows outside its window). Built from fields alone (as
+    ``dataclasses.asdict`` copies dicts), it is just those fields.
     """
 
     __slots__ = ("_blob", "_size", "key", "table", "rows", "continuation", "start", "stop")
 
     def __init__(
         self,
-        fields: dict[str, Any],
+        fields: Any = (),
         *,
-        blob: bytes,
-        size: int,
-        key: str,
-        table: Any,
-        continuation: str | None,
+        blob: bytes = b"",
+        size: int = 0,
+        key: str = "",
+        table: Any = None,
+        continuation: str | None = None,
         start: int = 0,
         stop: int | None = None,
     ) -> None:
@@ -151,7 +152,7 @@ class RawAnswer(dict):  # type: ignore[type-arg]
         self._blob, self._size = blob, size
         self.key, self.table, self.continuation = key, table, continuation
         self.start, self.stop = start, stop
-        self.rows: int = table.num_rows
+        self.rows: int = table.num_rows if table is not None else 0
 
     def body(self) -> bytes:
         """The answer's bytes, as received."""
@@ -161,6 +162,8 @@ class RawAnswer(dict):  # type: ignore[type-arg]
 
     def json(self) -> Any:
         """The answer parsed (a new object each time), its records cut to the span kept."""
+        if not self._blob:
+            return dict(self)
         data = json.loads(self.body())
         if self.start or self.stop is not None:
             data[self.key] = data[self.key][self.start:self.stop]
