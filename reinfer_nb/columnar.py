@@ -3,7 +3,7 @@
 :class:`PageDecoder` is the decode hook a bulk pull gives :meth:`Client.request`: pyarrow's
 JSON reader turns a page's bytes into Arrow columns (no Python object per value), and the
 page is kept as a :class:`~reinfer_nb.results.RawAnswer`: its records in Arrow, its bytes
-compressed (zstd), parsed only if someone asks for the raw JSON. :func:`pages_frame`
+compressed (LZ4), parsed only if someone asks for the raw JSON. :func:`pages_frame`
 concatenates the pages once and converts them to pandas once.
 
 The frame is the one :func:`reinfer_nb.frames.pages_to_frame` builds from parsed JSON (same

@@ -110,10 +110,11 @@ def server_count(data: Any) -> int | None:
 
 @lru_cache(maxsize=1)
 def _codec() -> Any:
-    """zstd at level 1: about 10x smaller than the JSON, ~1 ms per MB either way."""
+    """LZ4 (frame format): the JSON about 6x smaller, at about twice zstd's speed (zstd
+    shrinks it 10x, but a bulk pull pays for every page it compresses)."""
     import pyarrow as pa
 
-    return pa.Codec("zstd", compression_level=1)
+    return pa.Codec("lz4")
 
 
 def compress(body: bytes) -> bytes:
