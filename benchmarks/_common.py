@@ -384,3 +384,32 @@ def time_calls(fn: Callable[[], Any], n: int) -> tuple[float, float]:
 
 def fmt_ms(seconds: float, digits: int = 3) -> str:
     return f"{seconds * 1000:.{digits}f}"
+
+
+def run_child(script: str, arguments: Sequence[str], token: str) -> dict[str, Any]:
+    """Run ``script`` (a benchmark file) as a child process with ``arguments``, the token
+    on its stdin; its last stdout line is a JSON object of figures."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(script).resolve()), *arguments, "--token-stdin"],
+        input=token, capture_output=True, text=True, cwd=BENCH_DIR, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(arguments)} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def sandbox_size_for(owner: str, sources: Sequence[str], comments: int) -> int:
+    """The sandbox size at which the sources ``owner/<name>`` hold exactly ``comments``
+    together (the sandbox splits its comments over its sources by fixed shares)."""
+    from reinfer_nb.sandbox.data.sample import split_counts
+    from reinfer_nb.sandbox.data.vocabulary import SOURCES
+
+    shares = [spec[5] for spec in SOURCES]
+    keys = [(spec[0], spec[1]) for spec in SOURCES]
+    mine = [keys.index((owner, name)) for name in sources]
+    guess = int(comments * sum(shares) / sum(shares[i] for i in mine))
+    for total in range(max(guess - 50, 0), guess + 50):
+        counts = split_counts(total, shares)
+        if sum(counts[i] for i in mine) == comments:
+            return total
+    raise ValueError(f"no sandbox size gives {comments} comments in {owner}/{sources}")

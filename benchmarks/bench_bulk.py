@@ -29,14 +29,11 @@ the JSON received.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from _common import (
-    BENCH_DIR,
     Report,
     SandboxProcess,
     Table,
@@ -44,6 +41,8 @@ from _common import (
     median,
     parser,
     rotate,
+    run_child,
+    sandbox_size_for,
     start,
 )
 
@@ -170,31 +169,6 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent
 
 
-def total_for(source_comments: int) -> int:
-    """The sandbox size at which dev/support-emails holds exactly ``source_comments``."""
-    from reinfer_nb.sandbox.data.sample import split_counts
-    from reinfer_nb.sandbox.data.vocabulary import SOURCES
-
-    shares = [spec[5] for spec in SOURCES]
-    index = [(spec[0], spec[1]) for spec in SOURCES].index((OWNER, SOURCE))
-    guess = int(source_comments * sum(shares) / shares[index])
-    for total in range(max(guess - 50, 0), guess + 50):
-        if split_counts(total, shares)[index] == source_comments:
-            return total
-    raise ValueError(f"no sandbox size gives {source_comments} comments in {OWNER}/{SOURCE}")
-
-
-def run_child(variant: str, url: str, token: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--url", url,
-         "--token-stdin"],
-        input=token, capture_output=True, text=True, cwd=BENCH_DIR, check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--comments", type=int, help="comments to pull (default 100000; quick 20000)")
@@ -214,7 +188,7 @@ def main() -> None:
 
     import requests
 
-    total = total_for(comments)
+    total = sandbox_size_for(OWNER, [SOURCE], comments)
     with SandboxProcess(comments=total) as sandbox:
         # Warm the sandbox once (every page), so no variant pays its first-touch costs.
         with requests.Session() as s:
@@ -230,7 +204,8 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
         for r_ in range(rounds):
             for variant in rotate(list(VARIANTS), r_):
-                res = run_child(variant, sandbox.url, sandbox.token)
+                res = run_child(__file__, ["--child", variant, "--url", sandbox.url],
+                                sandbox.token)
                 runs[variant].append(res)
                 print(f"  round {r_ + 1}/{rounds} {variant:9s} wall {res['wall']:.2f} s, "
                       f"CPU {res['cpu']:.2f} s, peak RSS {res['peak_rss'] / 2**20:.0f} MiB",

@@ -20,14 +20,11 @@ Targets: ``%reinfer_comments`` <= 1.0x the baseline's wall time and peak RSS.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from _common import (
-    BENCH_DIR,
     Report,
     SandboxProcess,
     Table,
@@ -35,6 +32,8 @@ from _common import (
     median,
     parser,
     rotate,
+    run_child,
+    sandbox_size_for,
     start,
 )
 
@@ -151,33 +150,6 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent
 
 
-def total_for(dataset_comments: int) -> int:
-    """The sandbox size at which the dataset's sources hold exactly ``dataset_comments``."""
-    from reinfer_nb.sandbox.data.sample import split_counts
-    from reinfer_nb.sandbox.data.vocabulary import SOURCES as ALL_SOURCES
-
-    shares = [spec[5] for spec in ALL_SOURCES]
-    keys = [(spec[0], spec[1]) for spec in ALL_SOURCES]
-    mine = [keys.index((OWNER, name)) for name in SOURCES]
-    guess = int(dataset_comments * sum(shares) / sum(shares[i] for i in mine))
-    for total in range(max(guess - 50, 0), guess + 50):
-        counts = split_counts(total, shares)
-        if sum(counts[i] for i in mine) == dataset_comments:
-            return total
-    raise ValueError(f"no sandbox size gives {dataset_comments} comments in {OWNER}/{DATASET}")
-
-
-def run_child(variant: str, url: str, token: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--url", url,
-         "--token-stdin"],
-        input=token, capture_output=True, text=True, cwd=BENCH_DIR, check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     import argparse
 
@@ -197,7 +169,7 @@ def main() -> None:
     report = Report("bench_comments", args)
     start(report)
 
-    with SandboxProcess(comments=total_for(comments)) as sandbox:
+    with SandboxProcess(comments=sandbox_size_for(OWNER, SOURCES, comments)) as sandbox:
         # Warm the sandbox once (every page), so no variant pays its first-touch costs.
         from reinfer_nb import Client
 
@@ -208,7 +180,8 @@ def main() -> None:
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
         for r_ in range(rounds):
             for variant in rotate(list(VARIANTS), r_):
-                res = run_child(variant, sandbox.url, sandbox.token)
+                res = run_child(__file__, ["--child", variant, "--url", sandbox.url],
+                                sandbox.token)
                 runs[variant].append(res)
                 print(f"  round {r_ + 1}/{rounds} {variant:9s} wall {res['wall']:.2f} s, "
                       f"CPU {res['cpu']:.2f} s, peak RSS {res['peak_rss'] / 2**20:.0f} MiB",

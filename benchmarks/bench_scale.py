@@ -42,6 +42,8 @@ from _common import (
     median,
     parser,
     rotate,
+    run_child,
+    sandbox_size_for,
     start,
 )
 
@@ -120,34 +122,25 @@ def child(kind: str, url: str, token: str, options: dict[str, Any]) -> dict[str,
     return out
 
 
-def _command(kind: str, url: str, options: dict[str, Any]) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--url", url,
-            "--options", json.dumps(options), "--token-stdin"]
+def _arguments(kind: str, url: str, options: dict[str, Any]) -> list[str]:
+    return ["--child", kind, "--url", url, "--options", json.dumps(options)]
 
 
-def run_child(kind: str, url: str, token: str, **options: Any) -> dict[str, Any]:
-    proc = subprocess.run(_command(kind, url, options), input=token, capture_output=True,
-                          text=True, cwd=BENCH_DIR, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def total_for(source_comments: int) -> int:
-    from bench_bulk import total_for as sized
-
-    return sized(source_comments)
+def measure(kind: str, url: str, token: str, **options: Any) -> dict[str, Any]:
+    """One measurement in a process of its own (:func:`child` runs there)."""
+    return run_child(__file__, _arguments(kind, url, options), token)
 
 
 # --------------------------------------------------------------------------- sections
 
 
 def parallel_section(report: Report, comments: int, rounds: int) -> None:
-    with SandboxProcess(comments=total_for(comments), server_ms=100) as sandbox:
+    size = sandbox_size_for(OWNER, [SOURCE], comments)
+    with SandboxProcess(comments=size, server_ms=100) as sandbox:
         runs: dict[str, list[dict[str, Any]]] = {"sequential": [], "parallel 4": []}
         for r in range(rounds):
             for name in rotate(list(runs), r):
-                res = run_child("pull", sandbox.url, sandbox.token,
+                res = measure("pull", sandbox.url, sandbox.token,
                                 parallel=4 if name == "parallel 4" else None)
                 runs[name].append(res)
                 print(f"  4. round {r + 1}/{rounds} {name:10s} wall {res['wall']:.1f} s, "
@@ -181,10 +174,10 @@ def streaming_section(report: Report, sizes: list[int], rounds: int,
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
     largest = keep / "largest"
     for n in sizes:
-        with SandboxProcess(comments=total_for(n)) as sandbox:
+        with SandboxProcess(comments=sandbox_size_for(OWNER, [SOURCE], n)) as sandbox:
             for r in range(rounds):
                 target = keep / f"pull-{n}-{r}"
-                res = run_child("save", sandbox.url, sandbox.token, parallel=4,
+                res = measure("save", sandbox.url, sandbox.token, parallel=4,
                                 target=str(target))
                 results[n].append(res)
                 print(f"  5. {n:,} comments round {r + 1}/{rounds}: wall {res['wall']:.1f} s, "
@@ -223,12 +216,15 @@ def streaming_section(report: Report, sizes: list[int], rounds: int,
 def resume_section(report: Report, comments: int, rounds: int, work: Path) -> None:
     rows = []
     ratios, waste = [], []
-    with SandboxProcess(comments=total_for(comments), server_ms=10) as sandbox:
+    size = sandbox_size_for(OWNER, [SOURCE], comments)
+    with SandboxProcess(comments=size, server_ms=10) as sandbox:
         for r in range(rounds):
             target = work / f"resume-{r}"
             sandbox.reset_stats()
             options = {"parallel": 4, "target": str(target)}
-            proc = subprocess.Popen(_command("save", sandbox.url, options), cwd=BENCH_DIR,
+            command = [sys.executable, str(Path(__file__).resolve()),
+                       *_arguments("save", sandbox.url, options), "--token-stdin"]
+            proc = subprocess.Popen(command, cwd=BENCH_DIR,
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, text=True)
             assert proc.stdin is not None
@@ -253,7 +249,7 @@ def resume_section(report: Report, comments: int, rounds: int, work: Path) -> No
             pages_saved = sum(s.get("pages", 0) for s in state["slices"])
             first_calls = _page_calls(sandbox.stats())
             sandbox.reset_stats()
-            res = run_child("resume", sandbox.url, sandbox.token, **options)
+            res = measure("resume", sandbox.url, sandbox.token, **options)
             second_calls = _page_calls(sandbox.stats())
             missing = res["pages"] - pages_saved
             ratio = res["fetched_pages"] / missing
@@ -289,8 +285,8 @@ def _page_calls(stats: dict[str, Any]) -> int:
 
 
 def query_section(report: Report, dataset: Path, comments: int) -> None:
-    duck_runs = [run_child("duckdb", "", "", target=str(dataset)) for _ in range(3)]
-    pandas_runs = [run_child("pandas", "", "", target=str(dataset)) for _ in range(3)]
+    duck_runs = [measure("duckdb", "", "", target=str(dataset)) for _ in range(3)]
+    pandas_runs = [measure("pandas", "", "", target=str(dataset)) for _ in range(3)]
     weeks = {(r["weeks"], r["total"]) for r in duck_runs + pandas_runs}
     if len(weeks) != 1 or next(iter(weeks))[1] != comments:
         raise SystemExit(f"DuckDB and pandas disagree on the weekly counts: {weeks}")
