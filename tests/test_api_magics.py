@@ -6,24 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from IPython.utils.capture import capture_output
 
 from reinfer_nb.api_index import Operation
 from reinfer_nb.errors import ApiError, ConfigError
 
-from .support.shell import login
+from .support.shell import login, magics, run
 
 QUERY = "/api/_private/datasets/{owner}/{dataset_name}/query"
 
 
-def magics(ip: Any) -> Any:
-    return ip.magics_manager.registry["ReinferMagics"]
-
-
-def run(ip: Any, cell: str) -> tuple[Any, Any]:
-    with capture_output() as captured:
-        result = ip.run_cell(cell, store_history=True)
-    return result, captured
 
 
 def calls(sb: Any) -> int:

@@ -14,11 +14,7 @@ from reinfer_nb.credentials import save_context
 from reinfer_nb.live_names import LiveNames, TenantNames
 from reinfer_nb.magics import get_client
 
-from .support.shell import login
-
-
-def magics(ip: Any) -> Any:
-    return ip.magics_manager.registry["ReinferMagics"]
+from .support.shell import login, magics
 
 
 def complete(ip: Any, text: str, cursor: int | None = None) -> list[str]:

@@ -16,18 +16,7 @@ from reinfer_nb.errors import ApiError, ConfigError, LoginError, NetworkError, P
 from reinfer_nb.frames import ERROR_COLUMNS, pages_to_frame, to_frame
 from reinfer_nb.magics import get_client
 
-from .support.shell import login
-
-
-def magics(ip: Any) -> Any:
-    return ip.magics_manager.registry["ReinferMagics"]
-
-
-def run(ip: Any, cell: str) -> tuple[Any, Any]:
-    """Run a cell as a notebook would; return (ExecutionResult, captured output)."""
-    with capture_output() as captured:
-        result = ip.run_cell(cell, store_history=True)
-    return result, captured
+from .support.shell import login, magics, run
 
 
 def source_name(ip: Any) -> str:

@@ -14,24 +14,18 @@ import subprocess
 from typing import Any
 
 import pytest
-from IPython.utils.capture import capture_output
 
 from reinfer_nb.client import Client
 from reinfer_nb.errors import ApiError, ConfigError
 from reinfer_nb.magics import get_client
 from reinfer_nb.request import KEEP_BODY_BYTES, Request
 
-from .support.shell import login
+from .support.shell import login, run
 
 CURL = "/usr/bin/curl"
 QUERY = "/api/_private/datasets/dev/support-triage/query"
 QUERY_BODY = {"limit": 3, "order": {"kind": "recent"}}
 
-
-def run(ip: Any, cell: str) -> tuple[Any, Any]:
-    with capture_output() as captured:
-        result = ip.run_cell(cell, store_history=True)
-    return result, captured
 
 
 def run_curl(command: str, token: str) -> Any:
