@@ -22,7 +22,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -196,7 +196,7 @@ class _Template:
     def specificity(self) -> tuple[int, ...]:
         return tuple(s.specificity for s in self.segments)
 
-    @property
+    @cached_property
     def shape(self) -> str:
         """The template without parameter names: templates of one shape share a path."""
         return "/".join(s.shape for s in self.segments)
@@ -273,6 +273,9 @@ class ApiIndex:
         # that matches a path owns it, segment by segment from the left (a literal before
         # id:{...} before {...}); templates of the same shape share the path's methods.
         self._templates.sort(key=lambda t: t.specificity, reverse=True)
+        self._by_length: dict[int, list[_Template]] = {}  # a path matches its length only
+        for template in self._templates:
+            self._by_length.setdefault(len(template.segments), []).append(template)
 
     def __len__(self) -> int:
         return len(self.operations)
@@ -302,7 +305,7 @@ class ApiIndex:
             return []
         owner: str | None = None
         found: list[Match] = []
-        for template in self._templates:
+        for template in self._by_length.get(len(segments), ()):
             if owner is not None and template.shape != owner:
                 continue
             values = template.values(segments)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reinfer_nb.frames import paused_gc, records_frame
+from reinfer_nb.frames import paused_gc, records_frame, typed_columns
 
 
 def same_as_json_normalize(records: list[dict[str, Any]]) -> None:
@@ -23,6 +23,9 @@ def same_as_json_normalize(records: list[dict[str, Any]]) -> None:
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert list(got.columns) == list(expected.columns)
     assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    # Typed while still lists: the frame typed_columns makes of json_normalize's.
+    typed = records_frame(records, typed=True)
+    pd.testing.assert_frame_equal(typed, typed_columns(expected.copy()), check_exact=True)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,10 @@ def same_as_json_normalize(records: list[dict[str, Any]]) -> None:
         [{"v": 1}, {"v": "one"}, {"v": 1.5}, {"v": None}, {"v": [1]}],
         # only empty records
         [{}, {}],
+        # timestamps (with gaps, offsets), dates alone, out of range, not quite
+        [{"t": "2024-01-31T09:30:00Z", "d": "2024-01-31", "f": "9999-12-31T00:00:00Z"},
+         {"t": None, "d": None, "f": None}, {"t": "2024-02-01T10:00:00.5+01:00"}],
+        [{"t": "2024-01-31T09:30:00Z"}, {"t": "2024-13-01T00:00:00Z"}],
     ],
 )
 def test_same_frame_as_json_normalize(records: list[dict[str, Any]]) -> None:
@@ -54,7 +61,9 @@ def test_same_frame_as_json_normalize(records: list[dict[str, Any]]) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5)
+    | st.sampled_from(["2024-01-31T09:30:00Z", "2024-02-01T10:00:00.123456+01:00",
+                       "9999-12-31T00:00:00Z", "2024-01-31", "2024-13-01T00:00:00Z"]),
     lambda inner: st.lists(inner, max_size=3)
     | st.dictionaries(st.sampled_from(["a", "b", "c", "a.b", ""]), inner, max_size=3),
     max_leaves=8,
