@@ -91,8 +91,12 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.control.close()
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=15)
+        self.proc.send_signal(signal.SIGINT)  # Ctrl-C, as a user stops it
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # SIGINT ignored (started in the background)
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
 
 
 def _client(url: str, token: str, calls: int, start_at: float) -> tuple[float, float]:
