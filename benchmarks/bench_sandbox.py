@@ -59,6 +59,7 @@ class ServerProcess:
                 self.token,
             ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # its banner and "Stopping." are not figures
             text=True,
             env=env,
             cwd=ROOT,
