@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -396,6 +396,25 @@ def run_child(script: str, arguments: Sequence[str], token: str) -> dict[str, An
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(arguments)} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def child_options(p: argparse.ArgumentParser, variants: Iterable[str] | None = None) -> None:
+    """The hidden options :func:`run_child` starts a benchmark's child process with."""
+    p.add_argument("--child", choices=None if variants is None else list(variants),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--token-stdin", action="store_true", help=argparse.SUPPRESS)
+
+
+def answered_as_child(args: argparse.Namespace,
+                      measure: Callable[[str, str, str], dict[str, Any]]) -> bool:
+    """In a child process started by :func:`run_child` (``--child``): print the JSON of
+    ``measure(variant, url, token)`` (the token read from stdin) and return True."""
+    if not args.child:
+        return False
+    token = sys.stdin.read().strip() if args.token_stdin else ""
+    print(json.dumps(measure(args.child, args.url, token)))
+    return True
 
 
 def sandbox_size_for(owner: str, sources: Sequence[str], comments: int) -> int:

@@ -29,7 +29,6 @@ the JSON received.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
@@ -38,6 +37,8 @@ from _common import (
     SandboxProcess,
     Table,
     Target,
+    answered_as_child,
+    child_options,
     median,
     parser,
     rotate,
@@ -173,13 +174,9 @@ def main() -> None:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--comments", type=int, help="comments to pull (default 100000; quick 20000)")
     p.add_argument("--rounds", type=int, help="rounds (default 5; quick 1)")
-    p.add_argument("--child", choices=list(VARIANTS), help=argparse_hidden())
-    p.add_argument("--url", help=argparse_hidden())
-    p.add_argument("--token-stdin", action="store_true", help=argparse_hidden())
+    child_options(p, VARIANTS)
     args = p.parse_args()
-    if args.child:
-        token = sys.stdin.read().strip()
-        print(json.dumps(child(args.child, args.url, token)))
+    if answered_as_child(args, child):
         return
     comments = args.comments or (20_000 if args.quick else 100_000)
     rounds = args.rounds or (1 if args.quick else 5)
@@ -285,12 +282,6 @@ def main() -> None:
         median([(res["peak_rss"] - res["rss_before"]) / size for res in runs["magic"]]), 2.0,
     ))
     report.finish()
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ Targets: ``%reinfer_comments`` <= 1.0x the baseline's wall time and peak RSS.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from typing import Any
 
@@ -29,6 +27,8 @@ from _common import (
     SandboxProcess,
     Table,
     Target,
+    answered_as_child,
+    child_options,
     median,
     parser,
     rotate,
@@ -151,18 +151,13 @@ def child(variant: str, url: str, token: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    import argparse
 
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--comments", type=int, help="comments to pull (default 100000; quick 20000)")
     p.add_argument("--rounds", type=int, help="rounds (default 5; quick 1)")
-    p.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token-stdin", action="store_true", help=argparse.SUPPRESS)
+    child_options(p, VARIANTS)
     args = p.parse_args()
-    if args.child:
-        token = sys.stdin.read().strip()
-        print(json.dumps(child(args.child, args.url, token)))
+    if answered_as_child(args, child):
         return
     comments = args.comments or (20_000 if args.quick else 100_000)
     rounds = args.rounds or (1 if args.quick else 5)

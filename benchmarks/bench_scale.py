@@ -39,6 +39,8 @@ from _common import (
     SandboxProcess,
     Table,
     Target,
+    answered_as_child,
+    child_options,
     median,
     parser,
     rotate,
@@ -321,14 +323,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, help="rounds (default 3; quick 1)")
     p.add_argument("--sections", nargs="+", type=int, default=[4, 5, 6, 7],
                    help="which sections to run (7 needs 5)")
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
+    child_options(p)
     p.add_argument("--options", help=argparse.SUPPRESS)
-    p.add_argument("--token-stdin", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.child:
-        token = sys.stdin.read().strip() if args.token_stdin else ""
-        print(json.dumps(child(args.child, args.url, token, json.loads(args.options))))
+    if answered_as_child(
+        args, lambda kind, url, token: child(kind, url, token, json.loads(args.options))
+    ):
         return
     comments = args.comments or (20_000 if args.quick else 100_000)
     rounds = args.rounds or (1 if args.quick else 3)
